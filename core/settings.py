@@ -1,0 +1,242 @@
+"""Load bidloop's one settings object from `bidloop.yaml` and `BIDLOOP_*` environment variables.
+
+Precedence, highest first: environment variables (`BIDLOOP_DATA_DIR`, nested with `__`, e.g.
+`BIDLOOP_SIMULATION__SEED=3`), then the YAML file, then the defaults. With no file at all, bidloop runs
+on the embedded simulated market with conservative guardrails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .entities import Platform
+from .errors import ConfigError, UnknownAccountError
+from .limits import GuardrailLimits
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "AccountConfig",
+    "LLMConfig",
+    "RewardConfig",
+    "Settings",
+    "SimulationConfig",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_FILE = "bidloop.yaml"
+
+
+class AccountConfig(BaseModel):
+    """One ad account bidloop manages.
+
+    Attributes:
+        id: bidloop's name for the account, used on the command line (`--account ID`).
+        platform: Which platform the account is on.
+        backend: `sim` (the embedded simulated market) or `live` (the platform's API).
+        platform_account_id: The platform's id: Google customer id (10 digits), Meta `act_...`,
+            Amazon profile id. Defaults to `id`.
+        currency: ISO 4217 code of the account currency.
+        time_zone: IANA zone of the account (for day boundaries and schedules).
+        shadow: Propose, filter and log, but never apply.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    platform: Platform
+    backend: Literal["sim", "live"] = "sim"
+    platform_account_id: str | None = None
+    name: str | None = None
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    time_zone: str = "UTC"
+    shadow: bool = False
+    login_customer_id: str | None = Field(default=None, pattern=r"^\d{10}$")
+    """Google Ads manager account id (10 digits, no dashes) used for `login-customer-id` routing."""
+    marketplace: str | None = None
+    """Amazon marketplace region (`NA`, `EU`, `FE`); always explicit for Amazon accounts."""
+    endpoint: str | None = None
+    """Override the platform's API address (tests point this at a local fake server)."""
+
+    @property
+    def remote_id(self) -> str:
+        """Return the platform's own id for the account."""
+        return self.platform_account_id or self.id
+
+
+class RewardConfig(BaseModel):
+    """The reward spec: how a matured action's performance delta becomes a number.
+
+    Default, following the operator's usual stack: +2 when ROAS >= 3, +1 when daily spend is within
+    5 % of pace, -3 when CPC rose more than 20 %.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    roas_target: float = Field(default=3.0, gt=0, allow_inf_nan=False)
+    roas_bonus: float = Field(default=2.0, allow_inf_nan=False)
+    pace_tolerance_pct: float = Field(default=5.0, ge=0, allow_inf_nan=False)
+    pace_bonus: float = Field(default=1.0, allow_inf_nan=False)
+    cpc_spike_pct: float = Field(default=20.0, ge=0, allow_inf_nan=False)
+    cpc_spike_penalty: float = Field(default=-3.0, allow_inf_nan=False)
+    attribution_window_hours: dict[Platform, float] = Field(
+        default_factory=lambda: {Platform.GOOGLE_ADS: 24.0, Platform.META: 24.0, Platform.AMAZON_ADS: 24.0}
+    )
+
+
+class SimulationConfig(BaseModel):
+    """The embedded simulated market."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 7
+    dayparts_per_day: int = Field(default=6, ge=1, le=24)
+    start_daypart: int = Field(default=2, ge=0)
+    """The daypart the market starts at (2 of 6 = mid-morning, 08:00-12:00)."""
+
+
+class LLMConfig(BaseModel):
+    """An optional OpenAI-compatible LLM; never on the money path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=20.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        """Return True when a model is configured."""
+        return bool(self.model)
+
+
+def _default_accounts() -> list[AccountConfig]:
+    return [
+        AccountConfig(id="sim-google", platform=Platform.GOOGLE_ADS, name="Google-like demo account"),
+        AccountConfig(id="sim-meta", platform=Platform.META, name="Meta-like demo account"),
+        AccountConfig(id="sim-amazon", platform=Platform.AMAZON_ADS, name="Amazon-like demo account"),
+    ]
+
+
+class Settings(BaseSettings):
+    """Everything bidloop reads from configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="BIDLOOP_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path(".bidloop")
+    """Where the SQLite database and other local state live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default `sqlite:///<data_dir>/bidloop.sqlite`. `postgresql://...` for scale."""
+    accounts: list[AccountConfig] = Field(default_factory=_default_accounts)
+    guardrails: GuardrailLimits = Field(default_factory=GuardrailLimits)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    policy: str = "default"
+    """The registered policy the bid shifter uses (`default` is the one shipped in the package)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Let environment variables override the YAML file (passed as init arguments)."""
+        return (env_settings, init_settings)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_account_ids(cls, accounts: list[AccountConfig]) -> list[AccountConfig]:
+        seen: set[str] = set()
+        for account in accounts:
+            if account.id in seen:
+                raise ValueError(f"account id {account.id!r} appears twice; each account needs its own id")
+            seen.add(account.id)
+        return accounts
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'bidloop.sqlite').as_posix()}"
+
+    def account(self, account_id: str) -> AccountConfig:
+        """Return one configured account.
+
+        Raises:
+            UnknownAccountError: If no account has that id (the message lists the known ones).
+        """
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+        known = ", ".join(a.id for a in self.accounts) or "(none)"
+        raise UnknownAccountError(
+            f"no account {account_id!r} is configured",
+            hint=f"use one of: {known}; or add it under `accounts:` in {DEFAULT_CONFIG_FILE}",
+        )
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown field (check its spelling against `bidloop init`'s example)")
+        else:
+            lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+    return f"invalid settings in {source}:\n" + "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the path given to --config") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path} is not valid YAML{where}", hint="fix the indentation or quoting there") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings at the top level, not {type(data).__name__}")
+    return data
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from a YAML file (default `./bidloop.yaml` if present) and the environment.
+
+    Args:
+        config_path: The YAML file. None means `$BIDLOOP_CONFIG` or `./bidloop.yaml`, if either exists.
+        **overrides: Values that win over the file (not over the environment), e.g. `data_dir=...`.
+
+    Raises:
+        ConfigError: If the file is missing (when named explicitly), is not YAML, or has an
+            invalid or unknown field. The message names each field to fix.
+    """
+    explicit = config_path is not None or "BIDLOOP_CONFIG" in os.environ
+    path = Path(config_path or os.environ.get("BIDLOOP_CONFIG", DEFAULT_CONFIG_FILE))
+    data: dict[str, Any] = {}
+    source = "defaults and environment"
+    if path.exists():
+        data = _read_yaml(path)
+        source = str(path)
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist", hint="run `bidloop init` to write an example")
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from exc

@@ -1,0 +1,60 @@
+"""Hold what bidloop observed of one account at one moment: every entity with its metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .entities import EntityKind, EntityState, Platform
+from .metrics import Metrics
+from .money import Micros
+
+__all__ = ["Snapshot"]
+
+
+class Snapshot(BaseModel):
+    """Describe one account at one moment.
+
+    Attributes:
+        account_id: bidloop's id of the account.
+        platform: The platform the account is on.
+        currency: ISO 4217 code of the account currency (all micros are of this currency).
+        as_of: When the snapshot was taken, in the account's time zone.
+        expected_spend_fraction: Share of a day's budget that should be spent by `as_of` if
+            delivery were on pace (from the platform's day-parting, or the clock).
+        account_daily_budget_micros: Sum of the enabled budgets.
+        entities: Every entity, parents before children.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str
+    platform: Platform
+    currency: str = "USD"
+    time_zone: str = "UTC"
+    as_of: datetime
+    daypart: int = Field(default=0, ge=0)
+    dayparts_per_day: int = Field(default=1, ge=1)
+    expected_spend_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
+    account_daily_budget_micros: Micros = 0
+    entities: list[EntityState] = Field(default_factory=list)
+
+    def of_kind(self, kind: EntityKind) -> list[EntityState]:
+        """Return the entities of one kind, in snapshot order."""
+        return [e for e in self.entities if e.ref.kind is kind]
+
+    def by_id(self, kind: EntityKind) -> dict[str, EntityState]:
+        """Return the entities of one kind keyed by platform id."""
+        return {e.ref.entity_id: e for e in self.entities if e.ref.kind is kind}
+
+    def budget_holders(self) -> list[EntityState]:
+        """Return the enabled entities that carry a daily budget (campaigns or ad sets)."""
+        return [e for e in self.entities if e.daily_budget_micros is not None and e.ref.kind is not EntityKind.ACCOUNT]
+
+    def totals_today(self) -> Metrics:
+        """Return today's metrics summed over the budget holders."""
+        total = Metrics()
+        for e in self.budget_holders():
+            total = total + e.today
+        return total

@@ -1,0 +1,1 @@
+"""bidloop.policies."""

@@ -1,0 +1,1 @@
+"""Shipped policy files (the default trained policy)."""

@@ -1,0 +1,1 @@
+"""bidloop.tools.amazon_ads."""

@@ -1,0 +1,1 @@
+"""bidloop.tools.google_ads."""
