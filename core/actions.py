@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .entities import EntityKind, EntityRef, MatchType, Status
-from .money import Micros
+from bidloop.core.entities import EntityKind, EntityRef, MatchType, Status
+from bidloop.core.money import Micros
 
 __all__ = [
     "ACTION_ADAPTER",

@@ -17,8 +17,8 @@ import secrets
 
 from pydantic import BaseModel, ConfigDict
 
-from .actions import ACTION_ADAPTER, Action
-from .errors import UnfilteredActionError
+from bidloop.core.actions import ACTION_ADAPTER, Action
+from bidloop.core.errors import UnfilteredActionError
 
 __all__ = ["Clearance", "verify_clearance"]
 

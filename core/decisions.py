@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .actions import Action
+from bidloop.core.actions import Action
 
 __all__ = ["Decision", "Verdict", "WriteResult", "WriteStatus"]
 

@@ -6,8 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .metrics import Metrics
-from .money import Micros
+from bidloop.core.metrics import Metrics
+from bidloop.core.money import Micros
 
 __all__ = [
     "AccountInfo",

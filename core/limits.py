@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .entities import Platform
-from .money import Micros
+from bidloop.core.entities import Platform
+from bidloop.core.money import Micros
 
 __all__ = ["GuardrailLimits"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .money import MICROS_PER_UNIT, Micros
+from bidloop.core.money import MICROS_PER_UNIT, Micros
 
 __all__ = ["Metrics"]
 

@@ -19,11 +19,11 @@ from typing import Annotated
 
 from pydantic import Field
 
-from .errors import MoneyError
+from bidloop.core.errors import MoneyError
 
 __all__ = [
-    "MICROS_PER_UNIT",
     "MAX_MICROS",
+    "MICROS_PER_UNIT",
     "Micros",
     "currency_minor_digits",
     "format_money",

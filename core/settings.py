@@ -15,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .entities import Platform
-from .errors import ConfigError, UnknownAccountError
-from .limits import GuardrailLimits
+from bidloop.core.entities import Platform
+from bidloop.core.errors import ConfigError, UnknownAccountError
+from bidloop.core.limits import GuardrailLimits
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",

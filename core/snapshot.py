@@ -6,9 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .entities import EntityKind, EntityState, Platform
-from .metrics import Metrics
-from .money import Micros
+from bidloop.core.entities import EntityKind, EntityState, Platform
+from bidloop.core.metrics import Metrics
+from bidloop.core.money import Micros
 
 __all__ = ["Snapshot"]
 

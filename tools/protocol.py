@@ -41,7 +41,9 @@ class PlatformClient(Protocol):
         """
         ...
 
-    def apply(self, account_id: str, clearances: Sequence[Clearance], *, validate_only: bool = False) -> list[WriteResult]:
+    def apply(
+        self, account_id: str, clearances: Sequence[Clearance], *, validate_only: bool = False
+    ) -> list[WriteResult]:
         """Send cleared actions in as few requests as the platform allows; one result per action, in order.
 
         With `validate_only`, nothing changes: the platform validates (where it can) and the result

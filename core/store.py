@@ -1,0 +1,541 @@
+"""Persist runs, actions, decisions, writes, trajectories, the audit log and approvals in one database.
+
+One database URL. The default is a SQLite file in the data directory; `postgresql://...` uses the same
+schema at scale. Tables (all created by `Store.create_schema`, later by Alembic migrations):
+
+    runs           one row per optimization run (mode, trigger, status, report)
+    actions        every proposed action (JSON payload), per run
+    decisions      the filter's verdict on each action
+    writes         the write ledger: intent before sending, outcome after (exactly-once on resume)
+    trajectories   (state, action, reward, next state), reward filled in when the window matures
+    audit_log      append-only, hash-chained record of every decision and write
+    approvals      actions waiting for, or decided by, a person
+    controls       switches such as the kill switch (`writes_paused`)
+    account_locks  one row per account being run (no two runs on one account at once)
+    sim_markets    the simulated market's state, so a run against it persists like a real platform
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from bidloop.core.errors import RunError, StoreError
+
+__all__ = [
+    "AccountLockRow",
+    "ActionRow",
+    "ApprovalRow",
+    "AuditRow",
+    "Base",
+    "ControlRow",
+    "DecisionRow",
+    "RunRow",
+    "SimMarketRow",
+    "Store",
+    "TrajectoryRow",
+    "WriteRow",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every bidloop table."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class RunRow(Base):
+    """One optimization run."""
+
+    __tablename__ = "runs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    mode: Mapped[str] = mapped_column(String(16))
+    """`live`, `dry-run` or `simulate`."""
+    trigger: Mapped[str] = mapped_column(String(32), default="cli")
+    """Who asked: `cli`, `schedule`, `chat`, `simulate`, `rollback`."""
+    accounts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    """`running`, `waiting_approval`, `completed`, `failed`, `skipped`."""
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report_md: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ActionRow(Base):
+    """A proposed action."""
+
+    __tablename__ = "actions"
+
+    action_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    entity_key: Mapped[str] = mapped_column(String(255), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DecisionRow(Base):
+    """The filter's verdict on an action."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
+    action_id: Mapped[str] = mapped_column(String(96), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WriteRow(Base):
+    """The write ledger: one row per action sent (or about to be sent) to a platform."""
+
+    __tablename__ = "writes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
+    action_id: Mapped[str] = mapped_column(String(96), index=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    entity_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    """`intent` before sending; then `applied`, `validated`, `failed`, `deferred` or `skipped`."""
+    before_value: Mapped[str | None] = mapped_column(String(255), default=None)
+    after_value: Mapped[str | None] = mapped_column(String(255), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrajectoryRow(Base):
+    """(state, action, reward, next state) for one applied action; reward once its window matures."""
+
+    __tablename__ = "trajectories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
+    action_id: Mapped[str] = mapped_column(String(96), index=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    entity_key: Mapped[str] = mapped_column(String(255))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[dict[str, Any]] = mapped_column()
+    action: Mapped[dict[str, Any]] = mapped_column()
+    next_state: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    reward: Mapped[float | None] = mapped_column(Float, default=None)
+    reward_components: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    feedback: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """A person's approval or rejection with their reason (labelled feedback)."""
+    matures_at: Mapped[datetime] = mapped_column(index=True)
+    """When the attribution window closes (platform clock: the sim's clock in simulate mode)."""
+    matured_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditRow(Base):
+    """One append-only, hash-chained audit record."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(default=utcnow)
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    kind: Mapped[str] = mapped_column(String(32))
+    """`decision`, `write`, `approval`, `prompt`, `answer`, `kill_switch`, `rollback`, ..."""
+    actor: Mapped[str] = mapped_column(String(64))
+    """Who or what asked: `schedule`, `cli`, `chat`, `approval:<name>`, ..."""
+    policy_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ApprovalRow(Base):
+    """An action that needs (or got) a person's decision."""
+
+    __tablename__ = "approvals"
+
+    approval_id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), index=True)
+    action_id: Mapped[str] = mapped_column(String(96))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """`pending`, `approved` or `rejected`."""
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ControlRow(Base):
+    """A named switch (e.g. `writes_paused`)."""
+
+    __tablename__ = "controls"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="cli")
+
+
+class AccountLockRow(Base):
+    """A lease on one account; a run holds it while it runs, it expires if the holder dies."""
+
+    __tablename__ = "account_locks"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class SimMarketRow(Base):
+    """The simulated market's state (bytes from `SimMarket.to_bytes`)."""
+
+    __tablename__ = "sim_markets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+Index("ix_writes_run_action", WriteRow.run_id, WriteRow.action_id)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """Open the database and read or write bidloop's records.
+
+    Args:
+        url: A SQLAlchemy URL (`sqlite:///path.sqlite`, `postgresql://...`).
+        create: Create missing tables (and the SQLite file's folder).
+
+    Raises:
+        StoreError: If the database cannot be opened or its folder cannot be created or written.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = _normalise_url(url)
+        if self.url.startswith("sqlite:///") and create:
+            _ensure_sqlite_dir(self.url)
+        try:
+            self.engine: Engine = create_engine(self.url, future=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open database {self.redacted_url}: {exc}", hint="check database_url") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if create:
+            self.create_schema()
+
+    @property
+    def redacted_url(self) -> str:
+        """Return the URL with any password hidden, safe to print."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except SQLAlchemyError:
+            return "<unparseable url>"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Return True for a SQLite database."""
+        return self.engine.dialect.name == "sqlite"
+
+    def create_schema(self) -> None:
+        """Create every table that does not exist yet.
+
+        Raises:
+            StoreError: If the database refuses (read-only file, no permission, server down).
+        """
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise StoreError(
+                f"cannot create or open the database at {self.redacted_url}: {exc.orig}",
+                hint="choose a writable data_dir (BIDLOOP_DATA_DIR) or a reachable database_url",
+            ) from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Yield a session that commits on success and rolls back on error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise StoreError(f"database error on {self.redacted_url}: {exc.orig}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, *, mode: str, trigger: str, accounts: Sequence[str]) -> None:
+        """Record a new run as `running`."""
+        with self.session() as s:
+            s.add(RunRow(run_id=run_id, mode=mode, trigger=trigger, accounts={"ids": list(accounts)}))
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        summary: dict[str, Any] | None = None,
+        report_md: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Mark a run finished (or waiting) with its summary and report."""
+        values: dict[str, Any] = {"status": status}
+        if status in ("completed", "failed", "skipped"):
+            values["finished_at"] = utcnow()
+        if summary is not None:
+            values["summary"] = summary
+        if report_md is not None:
+            values["report_md"] = report_md
+        if error is not None:
+            values["error"] = error
+        with self.session() as s:
+            s.execute(update(RunRow).where(RunRow.run_id == run_id).values(**values))
+
+    def get_run(self, run_id: str) -> RunRow:
+        """Return one run.
+
+        Raises:
+            RunError: If no run has that id (the hint says how to list them).
+        """
+        with self.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                matches = s.scalars(select(RunRow).where(RunRow.run_id.like(f"{run_id}%")).limit(2)).all()
+                if len(matches) == 1:
+                    return matches[0]
+                raise RunError(f"no run {run_id!r} in {self.redacted_url}", hint="`bidloop runs list` shows run ids")
+            return row
+
+    def list_runs(self, limit: int = 20) -> list[RunRow]:
+        """Return the most recent runs, newest first."""
+        with self.session() as s:
+            return list(s.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit)).all())
+
+    # -- actions, decisions, writes ---------------------------------------------------------------
+
+    def add_actions(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert proposed actions (dicts with the `ActionRow` columns except `run_id`); skip known ids."""
+        if not rows:
+            return
+        with self.session() as s:
+            known = set(s.scalars(select(ActionRow.action_id).where(ActionRow.run_id == run_id)).all())
+            fresh = [{**r, "run_id": run_id} for r in rows if r["action_id"] not in known]
+            if fresh:
+                s.execute(insert(ActionRow), fresh)
+
+    def add_decisions(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert filter decisions (dicts with the `DecisionRow` columns except `run_id`)."""
+        if not rows:
+            return
+        with self.session() as s:
+            s.execute(insert(DecisionRow), [{**r, "run_id": run_id} for r in rows])
+
+    def actions_of(self, run_id: str) -> list[ActionRow]:
+        """Return a run's proposed actions in insertion order."""
+        with self.session() as s:
+            return list(s.scalars(select(ActionRow).where(ActionRow.run_id == run_id).order_by(ActionRow.created_at)))
+
+    def decisions_of(self, run_id: str) -> list[DecisionRow]:
+        """Return a run's decisions in order."""
+        with self.session() as s:
+            return list(s.scalars(select(DecisionRow).where(DecisionRow.run_id == run_id).order_by(DecisionRow.id)))
+
+    def writes_of(self, run_id: str) -> list[WriteRow]:
+        """Return a run's write ledger in order."""
+        with self.session() as s:
+            return list(s.scalars(select(WriteRow).where(WriteRow.run_id == run_id).order_by(WriteRow.id)))
+
+    def record_write_intents(self, run_id: str, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+        """Write `intent` rows before sending; return the ledger id of each action (existing ones reused)."""
+        with self.session() as s:
+            existing = {w.action_id: w.id for w in s.scalars(select(WriteRow).where(WriteRow.run_id == run_id)).all()}
+            fresh = [{**r, "run_id": run_id, "status": "intent"} for r in rows if r["action_id"] not in existing]
+            if fresh:
+                s.execute(insert(WriteRow), fresh)
+                existing = {
+                    w.action_id: w.id for w in s.scalars(select(WriteRow).where(WriteRow.run_id == run_id)).all()
+                }
+            return existing
+
+    def record_write_outcomes(self, outcomes: Sequence[dict[str, Any]]) -> None:
+        """Update ledger rows with outcomes: dicts with `id`, `status`, `after_value`, `message`, `attempts`."""
+        if not outcomes:
+            return
+        with self.session() as s:
+            for o in outcomes:
+                s.execute(update(WriteRow).where(WriteRow.id == o["id"]).values(**{**o, "updated_at": utcnow()}))
+
+    # -- trajectories -----------------------------------------------------------------------------
+
+    def add_trajectories(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert trajectory records (reward pending)."""
+        if not rows:
+            return
+        with self.session() as s:
+            s.execute(insert(TrajectoryRow), [{**r, "run_id": run_id} for r in rows])
+
+    def pending_trajectories(self, *, matured_by: datetime, account_id: str | None = None) -> list[TrajectoryRow]:
+        """Return trajectories whose attribution window closed by `matured_by` and that have no reward yet."""
+        with self.session() as s:
+            q = select(TrajectoryRow).where(TrajectoryRow.matured_at.is_(None), TrajectoryRow.matures_at <= matured_by)
+            if account_id is not None:
+                q = q.where(TrajectoryRow.account_id == account_id)
+            return list(s.scalars(q.order_by(TrajectoryRow.id)))
+
+    def complete_trajectories(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Fill in reward, components and next state (dicts with `id` and those columns)."""
+        with self.session() as s:
+            for r in rows:
+                values = {k: v for k, v in r.items() if k != "id"}
+                s.execute(
+                    update(TrajectoryRow).where(TrajectoryRow.id == r["id"]).values(**values, matured_at=utcnow())
+                )
+
+    def trajectories(self, *, matured: bool | None = None, limit: int | None = None) -> list[TrajectoryRow]:
+        """Return trajectory records, oldest first; `matured` filters on whether the reward is in."""
+        with self.session() as s:
+            q = select(TrajectoryRow)
+            if matured is True:
+                q = q.where(TrajectoryRow.matured_at.is_not(None))
+            elif matured is False:
+                q = q.where(TrajectoryRow.matured_at.is_(None))
+            q = q.order_by(TrajectoryRow.id)
+            if limit is not None:
+                q = q.limit(limit)
+            return list(s.scalars(q))
+
+    # -- controls and the simulated market ---------------------------------------------------------
+
+    def get_control(self, key: str) -> str | None:
+        """Return a control's value, or None when never set."""
+        with self.session() as s:
+            row = s.get(ControlRow, key)
+            return row.value if row else None
+
+    def set_control(self, key: str, value: str, *, by: str = "cli") -> None:
+        """Set a control's value."""
+        with self.session() as s:
+            row = s.get(ControlRow, key)
+            if row is None:
+                s.add(ControlRow(key=key, value=value, updated_by=by))
+            else:
+                row.value, row.updated_at, row.updated_by = value, utcnow(), by
+
+    def load_sim_market(self, name: str) -> bytes | None:
+        """Return the saved simulated-market bytes, or None if none was saved."""
+        with self.session() as s:
+            row = s.get(SimMarketRow, name)
+            return row.state if row else None
+
+    def save_sim_market(self, name: str, state: bytes) -> None:
+        """Save the simulated market's state."""
+        with self.session() as s:
+            row = s.get(SimMarketRow, name)
+            if row is None:
+                s.add(SimMarketRow(name=name, state=state))
+            else:
+                row.state, row.updated_at = state, utcnow()
+
+    def size_bytes(self) -> int | None:
+        """Return the database size in bytes (SQLite file, or PostgreSQL database), if it can be measured."""
+        if self.is_sqlite:
+            path = Path(self.url.removeprefix("sqlite:///"))
+            total = 0
+            for suffix in ("", "-wal"):
+                p = Path(str(path) + suffix)
+                if p.exists():
+                    total += p.stat().st_size
+            return total
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                return int(conn.execute(select(func.pg_database_size(func.current_database()))).scalar_one())
+        return None
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        # psycopg 3 is the driver bidloop installs; SQLAlchemy's bare postgresql:// means psycopg2.
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    raw = url.removeprefix("sqlite:///")
+    if raw in ("", ":memory:"):
+        return
+    folder = Path(raw).expanduser().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the data directory {folder}: {exc.strerror}",
+            hint="set data_dir (or BIDLOOP_DATA_DIR) to a folder you can write",
+        ) from exc
+    probe = folder / ".bidloop-write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StoreError(
+            f"the data directory {folder} is not writable: {exc.strerror}",
+            hint="set data_dir (or BIDLOOP_DATA_DIR) to a folder you can write",
+        ) from exc
