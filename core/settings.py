@@ -138,8 +138,8 @@ class Settings(BaseSettings):
     reward: RewardConfig = Field(default_factory=RewardConfig)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
-    policy: str = "default"
-    """The registered policy the bid shifter uses (`default` is the one shipped in the package)."""
+    policy: str = "heuristic"
+    """The bid shifter's policy: `heuristic` (marginal ROAS) or a registered learned policy id."""
 
     @classmethod
     def settings_customise_sources(

@@ -141,6 +141,8 @@ class WriteRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    effective_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the write took effect on the platform's clock (the sim's clock in simulate mode)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -424,6 +426,31 @@ class Store:
             for o in outcomes:
                 s.execute(update(WriteRow).where(WriteRow.id == o["id"]).values(**{**o, "updated_at": utcnow()}))
 
+    def recent_applied_writes(self, entity_keys: set[str], *, since: datetime) -> dict[str, list[datetime]]:
+        """Return, per entity key, when applied writes took effect since `since` (platform clock)."""
+        if not entity_keys:
+            return {}
+        out: dict[str, list[datetime]] = {}
+        with self.session() as s:
+            q = select(WriteRow.entity_key, WriteRow.effective_at).where(
+                WriteRow.status == "applied", WriteRow.effective_at.is_not(None), WriteRow.effective_at >= _utc(since)
+            )
+            for key, at in s.execute(q):
+                if key in entity_keys and at is not None:
+                    out.setdefault(key, []).append(_aware(at))
+        return out
+
+    def add_pending_approvals(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Create `pending` approvals (dicts with `action_id` and `payload`); existing ones are kept as they are."""
+        with self.session() as s:
+            for r in rows:
+                if s.get(ApprovalRow, r["action_id"]) is None:
+                    s.add(
+                        ApprovalRow(
+                            approval_id=r["action_id"], run_id=run_id, action_id=r["action_id"], payload=r["payload"]
+                        )
+                    )
+
     # -- trajectories -----------------------------------------------------------------------------
 
     def add_trajectories(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -431,12 +458,16 @@ class Store:
         if not rows:
             return
         with self.session() as s:
-            s.execute(insert(TrajectoryRow), [{**r, "run_id": run_id} for r in rows])
+            s.execute(
+                insert(TrajectoryRow), [{**r, "run_id": run_id, "matures_at": _utc(r["matures_at"])} for r in rows]
+            )
 
     def pending_trajectories(self, *, matured_by: datetime, account_id: str | None = None) -> list[TrajectoryRow]:
         """Return trajectories whose attribution window closed by `matured_by` and that have no reward yet."""
         with self.session() as s:
-            q = select(TrajectoryRow).where(TrajectoryRow.matured_at.is_(None), TrajectoryRow.matures_at <= matured_by)
+            q = select(TrajectoryRow).where(
+                TrajectoryRow.matured_at.is_(None), TrajectoryRow.matures_at <= _utc(matured_by)
+            )
             if account_id is not None:
                 q = q.where(TrajectoryRow.account_id == account_id)
             return list(s.scalars(q.order_by(TrajectoryRow.id)))
@@ -509,6 +540,16 @@ class Store:
             with self.engine.connect() as conn:
                 return int(conn.execute(select(func.pg_database_size(func.current_database()))).scalar_one())
         return None
+
+
+def _aware(at: datetime) -> datetime:
+    """Return `at` timezone-aware (SQLite hands back naive datetimes; bidloop stores UTC)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _utc(at: datetime) -> datetime:
+    """Return `at` in UTC: SQLite keeps no offset, so every stored time is converted first."""
+    return _aware(at).astimezone(UTC)
 
 
 def _normalise_url(url: str) -> str:

@@ -1,0 +1,493 @@
+"""The nodes of the optimization graph: observe, the four agents, filter, approve, apply, report, log.
+
+Each node is a plain function of the state and `Runtime[RunContext]`, returning a partial state update.
+Side effects are idempotent, because LangGraph re-runs a node from its start after an interrupt or a
+crash: records are keyed by action id, and `apply` consults the write ledger before sending anything.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from bidloop.agents.bid_shifter import propose_bid_actions
+from bidloop.agents.context import AgentContext
+from bidloop.agents.creative_rotation import propose_creative_actions
+from bidloop.agents.keyword_insight import propose_keyword_actions
+from bidloop.agents.reporting import build_report, render_markdown
+from bidloop.core.actions import ACTION_ADAPTER, Action
+from bidloop.core.clearance import Clearance
+from bidloop.core.decisions import Verdict, WriteResult, WriteStatus
+from bidloop.core.entities import EntityKind, EntityState
+from bidloop.core.errors import BidloopError, PlatformError
+from bidloop.core.metrics import Metrics
+from bidloop.core.snapshot import Snapshot
+from bidloop.graph.context import RunContext
+from bidloop.graph.state import RunState
+from bidloop.guardrails import FilterContext, evaluate, gate
+from bidloop.guardrails.audit import append_many
+from bidloop.guardrails.kill_switch import writes_paused
+from bidloop.policies.reward import score_period
+
+__all__ = [
+    "apply",
+    "approve",
+    "bid_shifter",
+    "creative_rotation",
+    "filter_actions",
+    "keyword_insight",
+    "log",
+    "observe",
+    "report",
+]
+
+_FINAL_WRITE_STATES = {s.value for s in WriteStatus}
+
+
+def observe(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Read a snapshot of every account in the run."""
+    ctx = runtime.context
+    snapshots: dict[str, Snapshot] = {}
+    notes: list[str] = []
+    for account_id in state["account_ids"]:
+        ctx.say(f"observe {account_id}")
+        try:
+            snapshots[account_id] = ctx.clients[account_id].read_snapshot(account_id)
+        except PlatformError as exc:
+            notes.append(f"{account_id}: could not be read ({exc.message}); skipped this run")
+    return {"snapshots": snapshots, "notes": notes}
+
+
+def _agent_ctx(state: RunState, runtime: Runtime[RunContext]) -> AgentContext:
+    ctx = runtime.context
+    version = getattr(ctx.bid_policy, "version", None) or "heuristic-mroas@1"
+    return AgentContext(run_id=state["run_id"], tuning=ctx.tuning, steering=ctx.steering, policy_version=version)
+
+
+def _in_scope(snapshot: Snapshot, runtime: Runtime[RunContext]) -> bool:
+    platforms = runtime.context.steering.platforms
+    return platforms is None or snapshot.platform.value in platforms
+
+
+def keyword_insight(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Propose negative and new keywords from search terms."""
+    actx = _agent_ctx(state, runtime)
+    runtime.context.say("keyword insight")
+    proposals: list[Action] = []
+    for snap in state["snapshots"].values():
+        if _in_scope(snap, runtime):
+            proposals.extend(propose_keyword_actions(snap, actx))
+    return {"proposals": proposals}
+
+
+def bid_shifter(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Propose budget shifts and bid changes (learned policy if configured, else the heuristic)."""
+    actx = _agent_ctx(state, runtime)
+    policy = runtime.context.bid_policy
+    runtime.context.say("bid shifter")
+    proposals: list[Action] = []
+    for snap in state["snapshots"].values():
+        if not _in_scope(snap, runtime):
+            continue
+        if policy is not None:
+            proposals.extend(policy.propose(snap, actx))  # type: ignore[attr-defined]
+        else:
+            proposals.extend(propose_bid_actions(snap, actx))
+    return {"proposals": proposals}
+
+
+def creative_rotation(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Propose creative pauses and re-enables."""
+    actx = _agent_ctx(state, runtime)
+    runtime.context.say("creative rotation")
+    proposals: list[Action] = []
+    for snap in state["snapshots"].values():
+        if _in_scope(snap, runtime):
+            proposals.extend(propose_creative_actions(snap, actx))
+    return {"proposals": proposals}
+
+
+def _platform_now(state: RunState) -> datetime:
+    stamps = [s.as_of for s in state["snapshots"].values()]
+    return max(stamps) if stamps else datetime.now().astimezone()
+
+
+def filter_actions(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Judge every proposal with the guardrails and record actions and decisions."""
+    ctx = runtime.context
+    proposals = state.get("proposals", [])
+    ctx.say(f"guardrails: judging {len(proposals)} actions")
+    now = _platform_now(state)
+    entity_keys = {a.entity.key for a in proposals}
+    recent = ctx.store.recent_applied_writes(entity_keys, since=now - timedelta(days=1))
+    fctx = FilterContext(run_id=state["run_id"], actor=ctx.actor, now=now, recent_changes=recent)
+    decisions = evaluate(proposals, state["snapshots"], ctx.settings.guardrails, context=fctx)
+    ctx.store.add_actions(
+        state["run_id"],
+        [
+            {
+                "action_id": a.action_id,
+                "account_id": a.entity.account_id,
+                "agent": a.agent.value,
+                "kind": a.kind,
+                "entity_key": a.entity.key,
+                "payload": ACTION_ADAPTER.dump_python(a, mode="json"),
+            }
+            for a in proposals
+        ],
+    )
+    if not ctx.store.decisions_of(state["run_id"]):
+        ctx.store.add_decisions(
+            state["run_id"],
+            [
+                {
+                    "action_id": d.action_id,
+                    "verdict": d.verdict.value,
+                    "rule_id": d.rule_id,
+                    "message": d.message,
+                    "payload": d.model_dump(mode="json"),
+                }
+                for d in decisions
+            ],
+        )
+        by_id = {a.action_id: a for a in proposals}
+        append_many(
+            ctx.store,
+            [
+                {
+                    "kind": "decision",
+                    "actor": ctx.actor,
+                    "run_id": state["run_id"],
+                    "policy_version": by_id[d.action_id].policy_version,
+                    "payload": {
+                        "action": ACTION_ADAPTER.dump_python(by_id[d.action_id], mode="json"),
+                        "verdict": d.verdict.value,
+                        "rule_id": d.rule_id,
+                        "message": d.message,
+                    },
+                }
+                for d in decisions
+            ],
+        )
+    return {"decisions": decisions}
+
+
+def approve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Pause the run for a person's decision on actions above the approval thresholds (live runs only).
+
+    The pause is a LangGraph `interrupt`; `bidloop approvals approve/reject` resume it with
+    `{action_id: True/False}`. Dry runs and simulations never wait: they report what would need approval.
+    """
+    pending = [d for d in state.get("decisions", []) if d.verdict is Verdict.NEEDS_APPROVAL]
+    if not pending or state["mode"] != "live":
+        return {}
+    ctx = runtime.context
+    ctx.store.add_pending_approvals(
+        state["run_id"], [{"action_id": d.action_id, "payload": d.model_dump(mode="json")} for d in pending]
+    )
+    ctx.say(f"waiting for approval of {len(pending)} action(s)")
+    answer = interrupt(
+        {
+            "run_id": state["run_id"],
+            "needs_approval": [{"action_id": d.action_id, "message": d.message, "rule_id": d.rule_id} for d in pending],
+        }
+    )
+    approved = {str(k): bool(v) for k, v in dict(answer).items()}
+    return {"approvals": approved}
+
+
+def _holder_of(entity_id: str, kind: EntityKind, snap: Snapshot) -> EntityState | None:
+    entity = next((e for e in snap.entities if e.ref.entity_id == entity_id and e.ref.kind is kind), None)
+    if entity is None:
+        return None
+    if entity.daily_budget_micros is not None:
+        return entity
+    holders = {e.ref.entity_id: e for e in snap.budget_holders()}
+    for candidate in (entity.campaign_id, entity.parent_id):
+        if candidate and candidate in holders:
+            return holders[candidate]
+    return None
+
+
+def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Send cleared actions to the platforms, exactly once, and record every write.
+
+    Order per account: intent rows in the write ledger first, then one `apply` call (batched by the
+    client), then the outcomes. On a re-run (resume after a crash) actions with a final outcome are not
+    sent again, and an `intent` without outcome is read back before it is resent.
+    """
+    ctx = runtime.context
+    run_id = state["run_id"]
+    mode = state["mode"]
+    decisions = state.get("decisions", [])
+    approvals = state.get("approvals", {})
+    notes: list[str] = []
+
+    if mode != "dry-run" and writes_paused(ctx.store):
+        notes.append("writes are paused (kill switch): nothing was applied; `bidloop resume-all` lifts it")
+        results = [
+            WriteResult(action_id=d.action_id, status=WriteStatus.SKIPPED, message="writes paused (kill switch)")
+            for d in decisions
+            if d.may_apply or approvals.get(d.action_id)
+        ]
+        return {"results": results, "notes": notes}
+
+    clearances = gate(decisions, approved=approvals)
+    by_account: dict[str, list[Clearance]] = defaultdict(list)
+    for c in clearances:
+        by_account[c.action.entity.account_id].append(c)
+
+    ledger = {w.action_id: w for w in ctx.store.writes_of(run_id)}
+    results: list[WriteResult] = []
+    now = _platform_now(state)
+    for account_id, account_clearances in by_account.items():
+        account = ctx.settings.account(account_id)
+        if account.shadow:
+            results.extend(
+                WriteResult(
+                    action_id=c.action.action_id, status=WriteStatus.SKIPPED, message="shadow mode: not applied"
+                )
+                for c in account_clearances
+            )
+            continue
+        done = [
+            c
+            for c in account_clearances
+            if ledger.get(c.action.action_id) and ledger[c.action.action_id].status != "intent"
+        ]
+        for c in done:
+            w = ledger[c.action.action_id]
+            results.append(
+                WriteResult(action_id=w.action_id, status=WriteStatus(w.status), message=w.message, attempts=w.attempts)
+            )
+        todo = [c for c in account_clearances if c not in done]
+        if not todo:
+            continue
+        client = ctx.clients[account_id]
+        uncertain = [c for c in todo if c.action.action_id in ledger]
+        if uncertain and mode != "dry-run":
+            todo = _reconcile_uncertain(client, account_id, todo, uncertain, results)
+        ids = ctx.store.record_write_intents(
+            run_id,
+            [
+                {
+                    "action_id": c.action.action_id,
+                    "account_id": account_id,
+                    "entity_key": c.action.entity.key,
+                    "before_value": _text(c.action.old_value),
+                    "after_value": _text(c.action.new_value),
+                    "payload": ACTION_ADAPTER.dump_python(c.action, mode="json"),
+                    "effective_at": now,
+                }
+                for c in todo
+            ],
+        )
+        ctx.say(f"apply {len(todo)} action(s) to {account_id}" + (" (validate only)" if mode == "dry-run" else ""))
+        try:
+            sent = client.apply(account_id, todo, validate_only=(mode == "dry-run"))
+        except BidloopError as exc:
+            sent = [
+                WriteResult(action_id=c.action.action_id, status=WriteStatus.FAILED, message=str(exc.message))
+                for c in todo
+            ]
+        results.extend(sent)
+        ctx.store.record_write_outcomes(
+            [
+                {
+                    "id": ids[r.action_id],
+                    "status": r.status.value,
+                    "message": r.message,
+                    "attempts": r.attempts,
+                    **({"after_value": r.read_back} if r.read_back is not None else {}),
+                }
+                for r in sent
+                if r.action_id in ids
+            ]
+        )
+        deferred = [r for r in sent if r.status is WriteStatus.DEFERRED]
+        if deferred:
+            notes.append(f"{account_id}: {len(deferred)} write(s) deferred by the platform; a later run retries them")
+    by_id = {a.action_id: a for a in state.get("proposals", [])}
+    append_many(
+        ctx.store,
+        [
+            {
+                "kind": "write",
+                "actor": ctx.actor,
+                "run_id": run_id,
+                "policy_version": by_id[r.action_id].policy_version if r.action_id in by_id else None,
+                "payload": {
+                    "action_id": r.action_id,
+                    "entity": by_id[r.action_id].entity.key if r.action_id in by_id else None,
+                    "before": _text(by_id[r.action_id].old_value) if r.action_id in by_id else None,
+                    "after": _text(by_id[r.action_id].new_value) if r.action_id in by_id else None,
+                    "status": r.status.value,
+                    "message": r.message,
+                    "mode": mode,
+                },
+            }
+            for r in results
+            if r.action_id not in ledger or ledger[r.action_id].status == "intent"
+        ],
+    )
+    return {"results": results, "notes": notes}
+
+
+def _reconcile_uncertain(
+    client: Any, account_id: str, todo: list[Clearance], uncertain: list[Clearance], results: list[WriteResult]
+) -> list[Clearance]:
+    """Read back entities whose write may have landed before a crash; drop those already at target."""
+    current = client.read_back(account_id, [c.action.entity for c in uncertain])
+    landed: set[str] = set()
+    for c in uncertain:
+        now = current.get(c.action.entity.key)
+        if now is not None and _at_target(c.action, now):
+            landed.add(c.action.action_id)
+            results.append(
+                WriteResult(
+                    action_id=c.action.action_id,
+                    status=WriteStatus.APPLIED,
+                    message="already applied before the interruption (read back); not sent again",
+                    attempts=0,
+                )
+            )
+    return [c for c in todo if c.action.action_id not in landed]
+
+
+def _at_target(action: Action, entity: EntityState) -> bool:
+    if action.kind == "set_budget":
+        return entity.daily_budget_micros == action.new_value
+    if action.kind == "set_bid":
+        return entity.cpc_bid_micros == action.new_value
+    if action.kind in ("pause_creative", "enable_creative"):
+        return entity.status.value == action.new_value
+    return False
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Build the run report, store it, and write it as Markdown and JSON in the data directory."""
+    ctx = runtime.context
+    ctx.say("report")
+    rep = build_report(
+        run_id=state["run_id"],
+        mode=state["mode"],
+        trigger=state.get("trigger", "cli"),
+        status="completed",
+        snapshots=state.get("snapshots", {}),
+        actions=state.get("proposals", []),
+        decisions=state.get("decisions", []),
+        results=state.get("results", []),
+        notes=state.get("notes", []),
+    )
+    markdown = render_markdown(rep)
+    ctx.store.finish_run(
+        state["run_id"],
+        status="completed",
+        summary={
+            "summary": rep.summary,
+            "proposed_by_agent": rep.proposed_by_agent,
+            "verdicts": rep.verdicts,
+            "outcomes": rep.outcomes,
+        },
+        report_md=markdown,
+    )
+    if ctx.store.is_sqlite and state["mode"] != "simulate":
+        folder = ctx.settings.data_dir / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{state['run_id']}.md").write_text(markdown, encoding="utf-8")
+        (folder / f"{state['run_id']}.json").write_text(rep.model_dump_json(indent=2), encoding="utf-8")
+    return {"report": rep.model_dump(mode="json")}
+
+
+def _matures_at(as_of: datetime, window_hours: float) -> datetime:
+    """Return the midnight after the attribution window closes, so the last full day is all 'after'."""
+    end = as_of + timedelta(hours=window_hours)
+    return datetime.combine(end.date() + timedelta(days=1), time(0), tzinfo=end.tzinfo)
+
+
+def _per_day(m: Metrics, days: int) -> dict[str, Any]:
+    return {
+        "cost_micros": m.cost_micros // days,
+        "clicks": m.clicks // days,
+        "impressions": m.impressions // days,
+        "conversions": m.conversions / days,
+        "conversion_value_micros": m.conversion_value_micros // days,
+    }
+
+
+def log(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Record trajectories of applied actions and complete those whose attribution window matured."""
+    ctx = runtime.context
+    run_id = state["run_id"]
+    snapshots = state.get("snapshots", {})
+    applied = {r.action_id for r in state.get("results", []) if r.status is WriteStatus.APPLIED}
+    rows = []
+    if state["mode"] != "dry-run":
+        for a in state.get("proposals", []):
+            if a.action_id not in applied or a.entity.account_id not in snapshots:
+                continue
+            snap = snapshots[a.entity.account_id]
+            holder = _holder_of(a.entity.entity_id, a.entity.kind, snap)
+            if holder is None:
+                continue
+            window = ctx.settings.reward.attribution_window_hours.get(snap.platform, 24.0)
+            rows.append(
+                {
+                    "action_id": a.action_id,
+                    "account_id": a.entity.account_id,
+                    "entity_key": a.entity.key,
+                    "policy_version": a.policy_version,
+                    "state": {
+                        "as_of": snap.as_of.isoformat(),
+                        "holder_id": holder.ref.entity_id,
+                        "holder_kind": holder.ref.kind.value,
+                        "daily_budget_micros": holder.daily_budget_micros,
+                        "day_avg_7d": _per_day(holder.trailing_7d, 7),
+                        "roas_7d": holder.trailing_7d.roas,
+                        "expected_spend_fraction": snap.expected_spend_fraction,
+                    },
+                    "action": ACTION_ADAPTER.dump_python(a, mode="json"),
+                    "matures_at": _matures_at(snap.as_of, window),
+                }
+            )
+        ctx.store.add_trajectories(run_id, rows)
+
+    matured = 0
+    for account_id, snap in snapshots.items():
+        pending = ctx.store.pending_trajectories(matured_by=snap.as_of, account_id=account_id)
+        done = []
+        for t in pending:
+            holder = _holder_of(t.state["holder_id"], EntityKind(t.state["holder_kind"]), snap)
+            if holder is None or not holder.daily_history:
+                continue
+            after = holder.daily_history[-1]
+            before = Metrics(**t.state["day_avg_7d"])
+            breakdown = score_period(
+                after, planned_spend_micros=t.state.get("daily_budget_micros"), before=before, spec=ctx.settings.reward
+            )
+            done.append(
+                {
+                    "id": t.id,
+                    "reward": breakdown.total,
+                    "reward_components": breakdown.model_dump(),
+                    "next_state": {
+                        "as_of": snap.as_of.isoformat(),
+                        "daily_budget_micros": holder.daily_budget_micros,
+                        "last_day": after.model_dump(),
+                        "roas_7d": holder.trailing_7d.roas,
+                    },
+                }
+            )
+        ctx.store.complete_trajectories(done)
+        matured += len(done)
+    if rows or matured:
+        ctx.say(f"log: {len(rows)} trajectories recorded, {matured} rewards matured")
+    return {}
