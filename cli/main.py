@@ -12,7 +12,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -48,7 +47,8 @@ _global = _Global()
 @app.callback()
 def _options(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help=f"Settings file (default: ./{DEFAULT_CONFIG_FILE} if present).")
+        Path | None,
+        typer.Option("--config", "-c", help=f"Settings file (default: ./{DEFAULT_CONFIG_FILE} if present)."),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Folder for the SQLite database, checkpoints and reports.")
@@ -123,7 +123,9 @@ def run(
         out.print(f"[magenta]run {outcome.run_id} waits for approval of {len(outcome.pending_approvals)} action(s):[/]")
         for item in outcome.pending_approvals:
             out.print(f"  {item['action_id']}: {item['message']}")
-        out.print("approve with `bidloop approvals approve ID` or reject with `bidloop approvals reject ID --reason ...`")
+        out.print(
+            "approve with `bidloop approvals approve ID` or reject with `bidloop approvals reject ID --reason ...`"
+        )
         return
     if outcome.report is None:  # pragma: no cover - a completed run always reaches the report node
         raise BidloopError(f"run {outcome.run_id} finished without a report")
@@ -232,23 +234,17 @@ def runs_show(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and turn bidloop's errors into a message and an exit code."""
+    """Run the CLI and turn bidloop's errors into a message and an exit code (2: fix your input, 1: other)."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="bidloop")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except (ConfigError, InputError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
     except BidloopError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return 1
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
     return 0
 
 

@@ -7,6 +7,7 @@ schema at scale. Tables (all created by `Store.create_schema`, later by Alembic 
     actions        every proposed action (JSON payload), per run
     decisions      the filter's verdict on each action
     writes         the write ledger: intent before sending, outcome after (exactly-once on resume)
+    snapshots      what each run observed, per account (JSON), so checkpoints stay small
     trajectories   (state, action, reward, next state), reward filled in when the window matures
     audit_log      append-only, hash-chained record of every decision and write
     approvals      actions waiting for, or decided by, a person
@@ -56,6 +57,7 @@ __all__ = [
     "DecisionRow",
     "RunRow",
     "SimMarketRow",
+    "SnapshotRow",
     "Store",
     "TrajectoryRow",
     "WriteRow",
@@ -145,6 +147,17 @@ class WriteRow(Base):
     """When the write took effect on the platform's clock (the sim's clock in simulate mode)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SnapshotRow(Base):
+    """What a run observed of one account (a `Snapshot` as JSON), kept out of the graph's checkpoints."""
+
+    __tablename__ = "snapshots"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TrajectoryRow(Base):
@@ -290,13 +303,21 @@ class Store:
         return self.engine.dialect.name == "sqlite"
 
     def create_schema(self) -> None:
-        """Create every table that does not exist yet.
+        """Bring the database to the newest schema with Alembic (creating every table on a new database).
+
+        A database created before migrations existed (tables but no `alembic_version`) has its missing
+        tables created and is stamped at the newest revision. Concurrent callers are serialised (an
+        advisory lock on PostgreSQL, a lock file beside a SQLite file), so two processes starting at
+        once on a new database do not race.
 
         Raises:
             StoreError: If the database refuses (read-only file, no permission, server down).
         """
+        from bidloop.core.schema_migrations import migration_lock, upgrade_to_head
+
         try:
-            Base.metadata.create_all(self.engine)
+            with migration_lock(self.url), self.engine.begin() as conn:
+                upgrade_to_head(conn)
         except OperationalError as exc:
             raise StoreError(
                 f"cannot create or open the database at {self.redacted_url}: {exc.orig}",
@@ -419,12 +440,15 @@ class Store:
             return existing
 
     def record_write_outcomes(self, outcomes: Sequence[dict[str, Any]]) -> None:
-        """Update ledger rows with outcomes: dicts with `id`, `status`, `after_value`, `message`, `attempts`."""
+        """Update ledger rows with outcomes: dicts with `id`, `status`, `message`, `attempts` (and `after_value`)."""
         if not outcomes:
             return
+        stamp = utcnow()
+        rows = [{**o, "updated_at": stamp} for o in outcomes]
         with self.session() as s:
-            for o in outcomes:
-                s.execute(update(WriteRow).where(WriteRow.id == o["id"]).values(**{**o, "updated_at": utcnow()}))
+            # Group by key set: a bulk UPDATE by primary key needs the same columns in every row.
+            for keys in {tuple(sorted(r)) for r in rows}:
+                s.execute(update(WriteRow), [r for r in rows if tuple(sorted(r)) == keys])
 
     def recent_applied_writes(self, entity_keys: set[str], *, since: datetime) -> dict[str, list[datetime]]:
         """Return, per entity key, when applied writes took effect since `since` (platform clock)."""
@@ -451,6 +475,22 @@ class Store:
                         )
                     )
 
+    def save_snapshots(self, run_id: str, payloads: dict[str, str]) -> None:
+        """Store what a run observed: account id -> `Snapshot` JSON. A re-run of observe replaces them."""
+        with self.session() as s:
+            for account_id, payload in payloads.items():
+                row = s.get(SnapshotRow, (run_id, account_id))
+                if row is None:
+                    s.add(SnapshotRow(run_id=run_id, account_id=account_id, payload=payload))
+                else:
+                    row.payload = payload
+
+    def load_snapshots(self, run_id: str) -> dict[str, str]:
+        """Return account id -> `Snapshot` JSON of a run."""
+        with self.session() as s:
+            rows = s.scalars(select(SnapshotRow).where(SnapshotRow.run_id == run_id)).all()
+            return {r.account_id: r.payload for r in rows}
+
     # -- trajectories -----------------------------------------------------------------------------
 
     def add_trajectories(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -474,12 +514,11 @@ class Store:
 
     def complete_trajectories(self, rows: Sequence[dict[str, Any]]) -> None:
         """Fill in reward, components and next state (dicts with `id` and those columns)."""
+        if not rows:
+            return
+        stamp = utcnow()
         with self.session() as s:
-            for r in rows:
-                values = {k: v for k, v in r.items() if k != "id"}
-                s.execute(
-                    update(TrajectoryRow).where(TrajectoryRow.id == r["id"]).values(**values, matured_at=utcnow())
-                )
+            s.execute(update(TrajectoryRow), [{**r, "matured_at": stamp} for r in rows])
 
     def trajectories(self, *, matured: bool | None = None, limit: int | None = None) -> list[TrajectoryRow]:
         """Return trajectory records, oldest first; `matured` filters on whether the reward is in."""
@@ -540,6 +579,108 @@ class Store:
             with self.engine.connect() as conn:
                 return int(conn.execute(select(func.pg_database_size(func.current_database()))).scalar_one())
         return None
+
+    # -- account locks ----------------------------------------------------------------------------
+
+    def _lock_now(self, session: Session, now: datetime | None) -> datetime:
+        """Return the lease clock: the server's on PostgreSQL (one clock for every machine), else this host's."""
+        if now is not None:
+            return _utc(now)
+        if self.engine.dialect.name == "postgresql":
+            return _utc(session.execute(select(func.now())).scalar_one())
+        return utcnow()
+
+    def try_lock_accounts(
+        self,
+        account_ids: Sequence[str],
+        *,
+        holder: str,
+        run_id: str | None,
+        ttl_s: float,
+        now: datetime | None = None,
+    ) -> list[AccountLockRow]:
+        """Take a lease on every account, or on none: return the locks held by others (empty when all were taken).
+
+        A lease is free when no row exists, when it expired, or when `holder` already holds it (re-entry
+        renews it). Each account's upsert is one atomic statement, so two processes (or machines) never
+        both hold one account.
+
+        Args:
+            account_ids: The accounts of the run.
+            holder: Who takes the lease (`host:pid:token`).
+            run_id: The run that will hold it (shown by `bidloop status`).
+            ttl_s: Seconds until the lease expires unless renewed.
+            now: The lease clock (tests); default the database server's clock, or this host's for SQLite.
+        """
+        from datetime import timedelta
+
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        if ttl_s <= 0:
+            raise StoreError(f"a lease needs a positive ttl, got {ttl_s} s", hint="pass ttl_s > 0")
+        insert_fn = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.session() as s:
+            at = self._lock_now(s, now)
+            expires_at = at + timedelta(seconds=ttl_s)
+            for account_id in sorted(set(account_ids)):
+                stmt = insert_fn(AccountLockRow).values(
+                    account_id=account_id, holder=holder, run_id=run_id, expires_at=expires_at
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[AccountLockRow.account_id],
+                    set_={"holder": holder, "run_id": run_id, "expires_at": expires_at},
+                    where=(AccountLockRow.expires_at <= at) | (AccountLockRow.holder == holder),
+                )
+                s.execute(stmt)
+            rows = s.scalars(select(AccountLockRow).where(AccountLockRow.account_id.in_(list(account_ids))))
+            conflicts = [_lock_copy(r) for r in rows if r.holder != holder]
+            if conflicts:
+                s.rollback()
+            return conflicts
+
+    def renew_account_locks(
+        self, account_ids: Sequence[str], *, holder: str, ttl_s: float, now: datetime | None = None
+    ) -> list[str]:
+        """Extend `holder`'s leases by `ttl_s` from now; return the accounts it still holds (lost ones are missing)."""
+        from datetime import timedelta
+
+        with self.session() as s:
+            at = self._lock_now(s, now)
+            s.execute(
+                update(AccountLockRow)
+                .where(AccountLockRow.account_id.in_(list(account_ids)), AccountLockRow.holder == holder)
+                .values(expires_at=at + timedelta(seconds=ttl_s))
+            )
+            held = s.scalars(
+                select(AccountLockRow.account_id).where(
+                    AccountLockRow.account_id.in_(list(account_ids)), AccountLockRow.holder == holder
+                )
+            )
+            return sorted(held)
+
+    def release_account_locks(self, account_ids: Sequence[str], *, holder: str) -> None:
+        """Give up `holder`'s leases on these accounts (leases held by others are left alone)."""
+        from sqlalchemy import delete
+
+        with self.session() as s:
+            s.execute(
+                delete(AccountLockRow).where(
+                    AccountLockRow.account_id.in_(list(account_ids)), AccountLockRow.holder == holder
+                )
+            )
+
+    def account_locks(self) -> list[AccountLockRow]:
+        """Return every lease row (expired ones included), by account id, with timezone-aware expiry times."""
+        with self.session() as s:
+            return [_lock_copy(r) for r in s.scalars(select(AccountLockRow).order_by(AccountLockRow.account_id))]
+
+
+def _lock_copy(row: AccountLockRow) -> AccountLockRow:
+    """Return a detached copy of a lease row with a timezone-aware expiry (SQLite returns naive UTC)."""
+    return AccountLockRow(
+        account_id=row.account_id, holder=row.holder, run_id=row.run_id, expires_at=_aware(row.expires_at)
+    )
 
 
 def _aware(at: datetime) -> datetime:

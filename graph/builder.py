@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from langgraph.graph import END, START, StateGraph
 
 from bidloop.graph import nodes
@@ -37,7 +39,7 @@ def build_graph() -> StateGraph[RunState, RunContext, RunState, RunState]:
     builder.add_node("report", nodes.report)
     builder.add_node("log", nodes.log)
     builder.add_edge(START, "observe")
-    for first, second in zip(NODE_ORDER, NODE_ORDER[1:], strict=False):
+    for first, second in itertools.pairwise(NODE_ORDER):
         builder.add_edge(first, second)
     builder.add_edge("log", END)
     return builder

@@ -34,9 +34,7 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
         try:
             from langgraph.checkpoint.postgres import PostgresSaver
         except ImportError as exc:
-            raise StoreError(
-                "PostgreSQL needs the postgres extra", hint='pip install "bidloop[postgres]"'
-            ) from exc
+            raise StoreError("PostgreSQL needs the postgres extra", hint='pip install "bidloop[postgres]"') from exc
         conn_string = "postgresql://" + url.split("://", 1)[1]
         with PostgresSaver.from_conn_string(conn_string) as saver:
             saver.setup()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bidloop.agents.context import AgentTuning, Steering
 from bidloop.core.settings import Settings
+from bidloop.core.snapshot import Snapshot
 from bidloop.core.store import Store
 from bidloop.tools.protocol import PlatformClient
 
@@ -36,6 +37,19 @@ class RunContext:
     bid_policy: object | None = None
     progress: Callable[[str], None] | None = None
     actor: str = "cli"
+    snapshot_cache: dict[str, dict[str, Snapshot]] = field(default_factory=dict)
+    """Run id -> account id -> snapshot; filled by `observe`, reloaded from the store after a restart."""
+
+    def snapshots(self, run_id: str) -> dict[str, Snapshot]:
+        """Return what the run observed, from memory or (after a restart) from the store."""
+        cached = self.snapshot_cache.get(run_id)
+        if cached is None:
+            cached = {
+                account_id: Snapshot.model_validate_json(payload)
+                for account_id, payload in self.store.load_snapshots(run_id).items()
+            }
+            self.snapshot_cache[run_id] = cached
+        return cached
 
     def say(self, line: str) -> None:
         """Report progress, if anyone listens."""

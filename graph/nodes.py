@@ -59,7 +59,9 @@ def observe(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             snapshots[account_id] = ctx.clients[account_id].read_snapshot(account_id)
         except PlatformError as exc:
             notes.append(f"{account_id}: could not be read ({exc.message}); skipped this run")
-    return {"snapshots": snapshots, "notes": notes}
+    ctx.store.save_snapshots(state["run_id"], {a: s.model_dump_json() for a, s in snapshots.items()})
+    ctx.snapshot_cache[state["run_id"]] = snapshots
+    return {"observed_accounts": list(snapshots), "notes": notes}
 
 
 def _agent_ctx(state: RunState, runtime: Runtime[RunContext]) -> AgentContext:
@@ -78,7 +80,7 @@ def keyword_insight(state: RunState, runtime: Runtime[RunContext]) -> dict[str, 
     actx = _agent_ctx(state, runtime)
     runtime.context.say("keyword insight")
     proposals: list[Action] = []
-    for snap in state["snapshots"].values():
+    for snap in runtime.context.snapshots(state["run_id"]).values():
         if _in_scope(snap, runtime):
             proposals.extend(propose_keyword_actions(snap, actx))
     return {"proposals": proposals}
@@ -90,7 +92,7 @@ def bid_shifter(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
     policy = runtime.context.bid_policy
     runtime.context.say("bid shifter")
     proposals: list[Action] = []
-    for snap in state["snapshots"].values():
+    for snap in runtime.context.snapshots(state["run_id"]).values():
         if not _in_scope(snap, runtime):
             continue
         if policy is not None:
@@ -105,14 +107,14 @@ def creative_rotation(state: RunState, runtime: Runtime[RunContext]) -> dict[str
     actx = _agent_ctx(state, runtime)
     runtime.context.say("creative rotation")
     proposals: list[Action] = []
-    for snap in state["snapshots"].values():
+    for snap in runtime.context.snapshots(state["run_id"]).values():
         if _in_scope(snap, runtime):
             proposals.extend(propose_creative_actions(snap, actx))
     return {"proposals": proposals}
 
 
-def _platform_now(state: RunState) -> datetime:
-    stamps = [s.as_of for s in state["snapshots"].values()]
+def _platform_now(snapshots: dict[str, Snapshot]) -> datetime:
+    stamps = [s.as_of for s in snapshots.values()]
     return max(stamps) if stamps else datetime.now().astimezone()
 
 
@@ -121,11 +123,12 @@ def filter_actions(state: RunState, runtime: Runtime[RunContext]) -> dict[str, A
     ctx = runtime.context
     proposals = state.get("proposals", [])
     ctx.say(f"guardrails: judging {len(proposals)} actions")
-    now = _platform_now(state)
+    snapshots = ctx.snapshots(state["run_id"])
+    now = _platform_now(snapshots)
     entity_keys = {a.entity.key for a in proposals}
     recent = ctx.store.recent_applied_writes(entity_keys, since=now - timedelta(days=1))
     fctx = FilterContext(run_id=state["run_id"], actor=ctx.actor, now=now, recent_changes=recent)
-    decisions = evaluate(proposals, state["snapshots"], ctx.settings.guardrails, context=fctx)
+    decisions = evaluate(proposals, snapshots, ctx.settings.guardrails, context=fctx)
     ctx.store.add_actions(
         state["run_id"],
         [
@@ -243,7 +246,7 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
     ledger = {w.action_id: w for w in ctx.store.writes_of(run_id)}
     results: list[WriteResult] = []
-    now = _platform_now(state)
+    now = _platform_now(ctx.snapshots(run_id))
     for account_id, account_clearances in by_account.items():
         account = ctx.settings.account(account_id)
         if account.shadow:
@@ -381,7 +384,7 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         mode=state["mode"],
         trigger=state.get("trigger", "cli"),
         status="completed",
-        snapshots=state.get("snapshots", {}),
+        snapshots=ctx.snapshots(state["run_id"]),
         actions=state.get("proposals", []),
         decisions=state.get("decisions", []),
         results=state.get("results", []),
@@ -427,7 +430,7 @@ def log(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Record trajectories of applied actions and complete those whose attribution window matured."""
     ctx = runtime.context
     run_id = state["run_id"]
-    snapshots = state.get("snapshots", {})
+    snapshots = ctx.snapshots(run_id)
     applied = {r.action_id for r in state.get("results", []) if r.status is WriteStatus.APPLIED}
     rows = []
     if state["mode"] != "dry-run":

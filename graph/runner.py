@@ -56,10 +56,7 @@ def new_run_id() -> str:
 
 def select_accounts(settings: Settings, account_ids: Sequence[str] | None, steering: Steering | None) -> list[str]:
     """Return the accounts of a run: those asked for (each must be configured) or all, narrowed by platform."""
-    if account_ids:
-        chosen = [settings.account(a).id for a in account_ids]
-    else:
-        chosen = [a.id for a in settings.accounts]
+    chosen = [settings.account(a).id for a in account_ids] if account_ids else [a.id for a in settings.accounts]
     if steering is not None and steering.platforms is not None:
         chosen = [a for a in chosen if settings.account(a).platform.value in steering.platforms]
     if not chosen:

@@ -9,7 +9,6 @@ from typing_extensions import TypedDict
 
 from bidloop.core.actions import Action
 from bidloop.core.decisions import Decision, WriteResult
-from bidloop.core.snapshot import Snapshot
 
 __all__ = ["Mode", "RunState"]
 
@@ -26,8 +25,9 @@ class RunState(TypedDict, total=False):
     trigger: str
     """Who asked: `cli`, `schedule`, `chat`, `simulate`, `rollback`."""
     account_ids: list[str]
-    snapshots: dict[str, Snapshot]
-    """What `observe` read, keyed by account id."""
+    observed_accounts: list[str]
+    """The accounts `observe` read. The snapshots themselves are in the store (`RunContext.snapshots`):
+    checkpointing thousands of entities at every step would cost more than the agents' own work."""
     proposals: Annotated[list[Action], operator.add]
     """Actions proposed by the agents (each agent appends)."""
     decisions: list[Decision]
