@@ -1,0 +1,922 @@
+"""Speak to the Meta Marketing API (facebook-business SDK) behind bidloop's `PlatformClient` protocol.
+
+Reads structure (campaigns, ad sets, ads) and daily insights; writes ad set daily or lifetime
+budgets and bid amounts (minor currency units) and ad status, in Graph batch requests of at most
+50 calls. Every call has a timeout and goes through the one retry layer (`bidloop.tools._retry`):
+throttles wait at least what `X-Business-Use-Case-Usage` asks, long waits come back as `deferred`,
+and after a timeout or dropped connection the client reads back before it sends again. The limit
+of 4 budget changes per ad set per hour is enforced before sending.
+
+The access token travels in the `Authorization` header, not the URL, so that no request log line
+(urllib3 logs URLs at DEBUG) can carry it; crash reporting (`CrashReporter`) is never enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import requests
+from facebook_business.adobjects.ad import Ad
+from facebook_business.adobjects.adaccount import AdAccount
+from facebook_business.adobjects.adset import AdSet
+from facebook_business.adobjects.campaign import Campaign
+from facebook_business.adobjects.user import User
+from facebook_business.api import Cursor, FacebookAdsApi, FacebookResponse
+from facebook_business.exceptions import FacebookError, FacebookRequestError
+from facebook_business.session import FacebookSession
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from bidloop.core.actions import Action, EnableCreative, PauseCreative, SetBid, SetBudget
+from bidloop.core.clearance import Clearance, verify_clearance
+from bidloop.core.decisions import WriteResult, WriteStatus
+from bidloop.core.entities import AccountInfo, EntityKind, EntityRef, EntityState, Platform, Status
+from bidloop.core.errors import (
+    ConfigError,
+    PlatformAuthError,
+    PlatformError,
+    RateLimitedError,
+    UnknownAccountError,
+)
+from bidloop.core.metrics import Metrics
+from bidloop.core.money import micros_to_minor, minor_to_micros
+from bidloop.core.settings import AccountConfig
+from bidloop.core.snapshot import Snapshot
+from bidloop.tools._retry import RetryPolicy, RetryStats, call_with_retries
+from bidloop.tools.meta._budget_rate import BudgetChangeTracker
+from bidloop.tools.meta._failures import (
+    AUTH_ERROR_CODES,
+    BUDGET_LOCK_S,
+    ItemsPendingError,
+    classify,
+    describe_error,
+    regain_access_s,
+)
+from bidloop.tools.meta._insights import INSIGHTS_FIELDS, InsightsRow, parse_row
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "ENV_ACCESS_TOKEN",
+    "ENV_APP_ID",
+    "ENV_APP_SECRET",
+    "META_BATCH_LIMIT",
+    "AccessCheck",
+    "MetaClient",
+    "MetaCredentials",
+    "build_session",
+]
+
+log = logging.getLogger("bidloop.tools.meta")
+
+META_BATCH_LIMIT = 50
+"""Most calls Meta accepts in one Graph batch request."""
+
+DEFAULT_TIMEOUT_S = 30.0
+"""Seconds every HTTP call may take (the SDK has no default timeout)."""
+
+ENV_ACCESS_TOKEN = "META_ACCESS_TOKEN"
+ENV_APP_ID = "META_APP_ID"
+ENV_APP_SECRET = "META_APP_SECRET"
+
+_HISTORY_DAYS = 14
+_PAGE_SIZE = 500
+
+_CAMPAIGN_FIELDS = ("id", "name", "status", "daily_budget", "lifetime_budget")
+_ADSET_FIELDS = (
+    "id",
+    "name",
+    "campaign_id",
+    "status",
+    "daily_budget",
+    "lifetime_budget",
+    "bid_amount",
+    "bid_strategy",
+    "start_time",
+    "end_time",
+)
+_AD_FIELDS = ("id", "name", "adset_id", "campaign_id", "status")
+
+_STATUS_FROM_META = {"ACTIVE": Status.ENABLED, "PAUSED": Status.PAUSED}
+_STATUS_TO_META = {Status.ENABLED: "ACTIVE", Status.PAUSED: "PAUSED"}
+
+_ObjectClass = type[AdSet] | type[Ad] | type[Campaign]
+
+
+class MetaCredentials(BaseModel):
+    """Meta credentials; secrets are `SecretStr` so they never show in a repr or a log.
+
+    Attributes:
+        access_token: A (long-lived or system-user) access token with ads_management / ads_read.
+        app_id: The app's id (optional; needed only with `app_secret`).
+        app_secret: The app's secret; when given, every call carries an `appsecret_proof`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    access_token: SecretStr
+    app_id: str | None = None
+    app_secret: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MetaCredentials:
+        """Read META_ACCESS_TOKEN (required), META_APP_ID and META_APP_SECRET from the environment.
+
+        Raises:
+            PlatformAuthError: If META_ACCESS_TOKEN is missing or empty (the hint names the variables).
+        """
+        source = os.environ if env is None else env
+        token = source.get(ENV_ACCESS_TOKEN, "").strip()
+        if not token:
+            raise PlatformAuthError(
+                f"no Meta access token: {ENV_ACCESS_TOKEN} is not set",
+                platform="meta",
+                hint=f"export {ENV_ACCESS_TOKEN}=<token with ads_management>; optionally {ENV_APP_ID} and "
+                f"{ENV_APP_SECRET} to sign calls with appsecret_proof",
+            )
+        secret = source.get(ENV_APP_SECRET, "").strip()
+        return cls(
+            access_token=SecretStr(token),
+            app_id=source.get(ENV_APP_ID, "").strip() or None,
+            app_secret=SecretStr(secret) if secret else None,
+        )
+
+
+def _harden_session(session: FacebookSession, timeout_s: float) -> FacebookSession:
+    """Move the token from the URL into the Authorization header and make sure a timeout is set."""
+    token = session.requests.params.pop("access_token", None)
+    if token:
+        session.requests.headers["Authorization"] = f"OAuth {token}"
+    if session.timeout is None:
+        session.timeout = timeout_s
+    return session
+
+
+def build_session(
+    credentials: MetaCredentials, *, endpoint: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> FacebookSession:
+    """Build a `FacebookSession` with a timeout, the token in a header, and optionally a local endpoint.
+
+    `endpoint` (e.g. `http://127.0.0.1:8765`) replaces `FacebookSession.GRAPH` on this session only,
+    which is how `bidloop run` talks to the fake server; no process-wide state is changed.
+    """
+    secret = credentials.app_secret.get_secret_value() if credentials.app_secret else None
+    session = FacebookSession(
+        app_id=credentials.app_id,
+        app_secret=secret,
+        access_token=credentials.access_token.get_secret_value(),
+        timeout=timeout_s,
+    )
+    if endpoint:
+        session.GRAPH = endpoint.rstrip("/")
+    return _harden_session(session, timeout_s)
+
+
+class AccessCheck(BaseModel):
+    """What `bidloop accounts check` reports for Meta.
+
+    Attributes:
+        ok: True when the token works and every configured account is visible.
+        accounts: The ad accounts the token can see (bidloop's id where configured, else `act_...`).
+        problem: What is wrong, in one sentence, when not ok.
+        hint: What to do about it.
+        error_code: Meta's error code, when Meta answered with one.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["meta"] = "meta"
+    ok: bool
+    accounts: list[AccountInfo] = Field(default_factory=list)
+    problem: str | None = None
+    hint: str | None = None
+    error_code: int | None = None
+
+
+@dataclass
+class _Write:
+    """One action turned into one Graph update call."""
+
+    index: int
+    action: Action
+    object_class: _ObjectClass
+    entity_id: str
+    params: dict[str, Any]
+    field: str
+    target: str
+    """The value the field must read back as, in Meta's units, as text."""
+    is_budget: bool
+    attempts: int = 0
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True)
+class _BudgetShape:
+    """How an ad set or campaign holds its budget: daily, or lifetime over a flight of `flight_days`."""
+
+    field: Literal["daily_budget", "lifetime_budget"]
+    flight_days: int = 1
+
+
+def _remote_account_id(account: AccountConfig) -> str:
+    remote = account.remote_id
+    return remote if remote.startswith("act_") else f"act_{remote}"
+
+
+def _parse_time(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, "%Y-%m-%dT%H:%M:%S%z")):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return None
+
+
+def _minor(value: object) -> int | None:
+    """Return a Graph money field (minor units, sent as a string) as an int, or None when unset/zero."""
+    if value in (None, ""):
+        return None
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class MetaClient:
+    """A `PlatformClient` for Meta ad accounts, built on the facebook-business SDK.
+
+    Args:
+        session: A `FacebookSession` (tests inject one pointed at the fake server). Its token is moved
+            into the Authorization header and a timeout is set if it has none.
+        accounts: The Meta accounts this client serves (bidloop ids map to `act_...` ids).
+        timeout_s: Timeout of every HTTP call, used when the session has none.
+        retry_policy: Limits of the retry layer; waits above `defer_above_s` become `deferred`.
+        sleep: Injected in tests so nothing really sleeps.
+        clock: Returns the current time (timezone-aware); used for "today" and pacing.
+        monotonic: Seconds for the budget-change tracker (injectable to test the hourly limit).
+        budget_tracker: Share one between clients of a process; default: a new one.
+        batch_limit: Calls per Graph batch (at most 50).
+    """
+
+    name = "meta"
+
+    def __init__(
+        self,
+        session: FacebookSession,
+        accounts: Sequence[AccountConfig],
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        budget_tracker: BudgetChangeTracker | None = None,
+        batch_limit: int = META_BATCH_LIMIT,
+    ) -> None:
+        if not 1 <= batch_limit <= META_BATCH_LIMIT:
+            raise ConfigError(f"batch_limit must be 1..{META_BATCH_LIMIT}, got {batch_limit}")
+        self._session = _harden_session(session, timeout_s)
+        self._api = FacebookAdsApi(self._session)
+        self._accounts: dict[str, AccountConfig] = {}
+        for account in accounts:
+            if account.platform is not Platform.META:
+                raise ConfigError(
+                    f"account {account.id!r} is on {account.platform.value}, not meta",
+                    hint="give MetaClient only accounts with platform: meta",
+                )
+            self._accounts[account.id] = account
+        self._policy = retry_policy or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._budget_tracker = budget_tracker or BudgetChangeTracker(monotonic)
+        self._batch_limit = batch_limit
+        self._budget_shapes: dict[tuple[str, str], _BudgetShape] = {}
+        self.stats = RetryStats()
+        """Attempts, retries and read-back reconciliations of every call this client made."""
+
+    @classmethod
+    def from_account(
+        cls,
+        account: AccountConfig,
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> MetaClient:
+        """Build a client for one account from META_* environment variables.
+
+        `account.endpoint` (a fake server's address) replaces graph.facebook.com for this client.
+
+        Raises:
+            PlatformAuthError: If META_ACCESS_TOKEN is missing (the hint names the variables).
+            ConfigError: If the account is not a Meta account.
+        """
+        if account.platform is not Platform.META:
+            raise ConfigError(f"account {account.id!r} is on {account.platform.value}, not meta")
+        try:
+            credentials = MetaCredentials.from_env(env)
+        except PlatformAuthError as exc:
+            raise PlatformAuthError(exc.message, platform="meta", account_id=account.id, hint=exc.hint) from None
+        session = build_session(credentials, endpoint=account.endpoint, timeout_s=timeout_s)
+        return cls(session, [account], timeout_s=timeout_s, **kwargs)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _account(self, account_id: str) -> AccountConfig:
+        try:
+            return self._accounts[account_id]
+        except KeyError:
+            known = ", ".join(self._accounts) or "(none)"
+            raise UnknownAccountError(
+                f"no Meta account {account_id!r} is configured for this client", hint=f"use one of: {known}"
+            ) from None
+
+    def _call(self, send: Callable[[], Any], *, account_id: str | None = None) -> Any:
+        """Send one read with retries; turn the SDK's failure into a `PlatformError` without secrets."""
+        try:
+            return call_with_retries(
+                send, classify=classify, platform="meta", policy=self._policy, sleep=self._sleep, stats=self.stats
+            )
+        except RateLimitedError as exc:
+            raise RateLimitedError(
+                exc.message, platform="meta", retry_after_s=exc.retry_after_s, account_id=account_id
+            ) from None
+        except (FacebookError, requests.RequestException) as exc:
+            message, hint = describe_error(exc)
+            failure = classify(exc)
+            error_class = (
+                PlatformAuthError
+                if isinstance(exc, FacebookRequestError) and exc.api_error_code() in AUTH_ERROR_CODES
+                else PlatformError
+            )
+            raise error_class(
+                message, platform="meta", account_id=account_id, retryable=failure.retryable, hint=hint
+            ) from None
+
+    def _read_edge(self, make_cursor: Callable[[], Cursor], *, account_id: str | None) -> list[dict[str, Any]]:
+        """Read every page of an edge, retrying each page on its own (a cursor keeps its place)."""
+        cursor: Cursor = self._call(make_cursor, account_id=account_id)
+        items: list[dict[str, Any]] = []
+        while True:
+            while len(cursor):
+                items.append(next(cursor).export_all_data())
+            if not self._call(cursor.load_next_page, account_id=account_id):
+                return items
+
+    def _local_now(self, account: AccountConfig) -> datetime:
+        return self._clock().astimezone(ZoneInfo(account.time_zone))
+
+    def _budget_shape(self, account: AccountConfig, raw: Mapping[str, Any]) -> tuple[_BudgetShape | None, int | None]:
+        """Return how an ad set/campaign holds its budget and its daily(-equivalent) budget in micros."""
+        daily = _minor(raw.get("daily_budget"))
+        if daily is not None:
+            return _BudgetShape("daily_budget"), minor_to_micros(daily, account.currency)
+        lifetime = _minor(raw.get("lifetime_budget"))
+        if lifetime is None:
+            return None, None
+        start, end = _parse_time(raw.get("start_time")), _parse_time(raw.get("end_time"))
+        days = max(1, math.ceil((end - start).total_seconds() / 86400)) if start and end and end > start else 1
+        return _BudgetShape("lifetime_budget", days), minor_to_micros(lifetime, account.currency) // days
+
+    # ------------------------------------------------------------------ reads
+
+    def list_accounts(self) -> list[AccountInfo]:
+        """Return the ad accounts the token can see (bidloop's id where the account is configured).
+
+        Raises:
+            PlatformAuthError: If the token is expired, invalid or lacks permission.
+            PlatformError: If the call fails after retries.
+        """
+        rows = self._read_edge(
+            lambda: User(fbid="me", api=self._api).get_ad_accounts(
+                fields=["account_id", "name", "currency", "timezone_name"], params={"limit": _PAGE_SIZE}
+            ),
+            account_id=None,
+        )
+        by_remote = {_remote_account_id(a): a for a in self._accounts.values()}
+        infos = []
+        for row in rows:
+            remote = str(row.get("id") or f"act_{row.get('account_id')}")
+            configured = by_remote.get(remote)
+            infos.append(
+                AccountInfo(
+                    account_id=configured.id if configured else remote,
+                    platform=Platform.META,
+                    name=str(row.get("name") or remote),
+                    currency=str(row.get("currency") or "USD"),
+                    time_zone=str(row.get("timezone_name") or "UTC"),
+                )
+            )
+        return infos
+
+    def check_access(self) -> AccessCheck:
+        """Verify the token and that every configured account is visible; never raises for platform errors."""
+        try:
+            infos = self.list_accounts()
+        except PlatformError as exc:
+            code = None
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, FacebookRequestError):
+                code = cause.api_error_code()
+            return AccessCheck(ok=False, problem=exc.message, hint=exc.hint, error_code=code)
+        visible = {info.account_id for info in infos}
+        missing = [a for a in self._accounts.values() if a.id not in visible]
+        if missing:
+            names = ", ".join(f"{a.id} ({_remote_account_id(a)})" for a in missing)
+            return AccessCheck(
+                ok=False,
+                accounts=infos,
+                problem=f"the token cannot see these configured ad accounts: {names}",
+                hint="check platform_account_id in bidloop.yaml, and give the token's user or system user "
+                "access to the ad account in Business Manager",
+            )
+        return AccessCheck(ok=True, accounts=infos)
+
+    def read_snapshot(self, account_id: str) -> Snapshot:
+        """Read campaigns, ad sets and ads with today's and the trailing 7 days' metrics (account time zone).
+
+        Ad sets are `AD_GROUP`s carrying `daily_budget_micros` (lifetime budgets as their average per
+        flight day) and `cpc_bid_micros` = `bid_amount`; ads are `CREATIVE`s. Insights are read at the
+        ad set and ad levels with daily rows for 14 days plus today; campaigns sum their ad sets.
+
+        Raises:
+            UnknownAccountError: If the account is not configured for this client.
+            PlatformError: If a call fails after retries (PlatformAuthError for token problems).
+        """
+        account = self._account(account_id)
+        remote = AdAccount(_remote_account_id(account), api=self._api)
+        page = {"limit": _PAGE_SIZE}
+        campaigns = self._read_edge(
+            lambda: remote.get_campaigns(fields=list(_CAMPAIGN_FIELDS), params=page), account_id=account_id
+        )
+        adsets = self._read_edge(
+            lambda: remote.get_ad_sets(fields=list(_ADSET_FIELDS), params=page), account_id=account_id
+        )
+        ads = self._read_edge(lambda: remote.get_ads(fields=list(_AD_FIELDS), params=page), account_id=account_id)
+
+        now = self._local_now(account)
+        today = now.date()
+        first_day = today - timedelta(days=_HISTORY_DAYS)
+        rows: dict[str, dict[str, dict[date, Metrics]]] = {}
+        for level in ("adset", "ad"):
+            params = {
+                "level": level,
+                "time_range": {"since": first_day.isoformat(), "until": today.isoformat()},
+                "time_increment": 1,
+                "limit": _PAGE_SIZE,
+            }
+            raw_rows = self._read_edge(
+                partial(remote.get_insights, fields=list(INSIGHTS_FIELDS), params=params), account_id=account_id
+            )
+            by_entity: dict[str, dict[date, Metrics]] = defaultdict(dict)
+            for raw in raw_rows:
+                row: InsightsRow = parse_row(raw, level)
+                previous = by_entity[row.entity_id].get(row.day)
+                by_entity[row.entity_id][row.day] = row.metrics if previous is None else previous + row.metrics
+            rows[level] = by_entity
+
+        campaign_days: dict[str, dict[date, Metrics]] = defaultdict(dict)
+        for adset in adsets:
+            campaign_id = str(adset.get("campaign_id"))
+            for day, metrics in rows["adset"].get(str(adset["id"]), {}).items():
+                previous = campaign_days[campaign_id].get(day)
+                campaign_days[campaign_id][day] = metrics if previous is None else previous + metrics
+
+        def windows(days: Mapping[date, Metrics]) -> dict[str, Any]:
+            history = [days.get(first_day + timedelta(days=i), Metrics()) for i in range(_HISTORY_DAYS)]
+            trailing = Metrics()
+            for metrics in history[-7:]:
+                trailing = trailing + metrics
+            return {"today": days.get(today, Metrics()), "trailing_7d": trailing, "daily_history": history}
+
+        def ref(kind: EntityKind, entity_id: object) -> EntityRef:
+            return EntityRef(platform=Platform.META, account_id=account.id, kind=kind, entity_id=str(entity_id))
+
+        entities: list[EntityState] = []
+        for campaign in campaigns:
+            shape, budget = self._budget_shape(account, campaign)
+            if shape is not None:
+                self._budget_shapes[(account.id, str(campaign["id"]))] = shape
+            entities.append(
+                EntityState(
+                    ref=ref(EntityKind.CAMPAIGN, campaign["id"]),
+                    name=str(campaign.get("name") or campaign["id"]),
+                    campaign_id=str(campaign["id"]),
+                    status=_STATUS_FROM_META.get(str(campaign.get("status")), Status.REMOVED),
+                    daily_budget_micros=budget,
+                    **windows(campaign_days.get(str(campaign["id"]), {})),
+                )
+            )
+        for adset in adsets:
+            shape, budget = self._budget_shape(account, adset)
+            if shape is not None:
+                self._budget_shapes[(account.id, str(adset["id"]))] = shape
+            bid = _minor(adset.get("bid_amount"))
+            entities.append(
+                EntityState(
+                    ref=ref(EntityKind.AD_GROUP, adset["id"]),
+                    name=str(adset.get("name") or adset["id"]),
+                    parent_id=str(adset.get("campaign_id")),
+                    campaign_id=str(adset.get("campaign_id")),
+                    status=_STATUS_FROM_META.get(str(adset.get("status")), Status.REMOVED),
+                    daily_budget_micros=budget,
+                    cpc_bid_micros=minor_to_micros(bid, account.currency) if bid is not None else None,
+                    **windows(rows["adset"].get(str(adset["id"]), {})),
+                )
+            )
+        for ad in ads:
+            entities.append(
+                EntityState(
+                    ref=ref(EntityKind.CREATIVE, ad["id"]),
+                    name=str(ad.get("name") or ad["id"]),
+                    parent_id=str(ad.get("adset_id")),
+                    campaign_id=str(ad.get("campaign_id")),
+                    status=_STATUS_FROM_META.get(str(ad.get("status")), Status.REMOVED),
+                    **windows(rows["ad"].get(str(ad["id"]), {})),
+                )
+            )
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        fraction = min(1.0, max(0.0, (now - midnight).total_seconds() / 86400))
+        account_budget = sum(
+            e.daily_budget_micros for e in entities if e.daily_budget_micros is not None and e.status is Status.ENABLED
+        )
+        log.debug("meta snapshot of %s: %d entities", account.id, len(entities))
+        return Snapshot(
+            account_id=account.id,
+            platform=Platform.META,
+            currency=account.currency,
+            time_zone=account.time_zone,
+            as_of=now,
+            expected_spend_fraction=fraction,
+            account_daily_budget_micros=account_budget,
+            entities=entities,
+        )
+
+    def _fetch_chunk(self, chunk: Sequence[tuple[_ObjectClass, str, Sequence[str]]]) -> dict[str, dict[str, Any]]:
+        """Read up to 50 objects in one batch request, once (no retries); unknown ids are left out.
+
+        Raises:
+            ItemsPendingError: If Meta answered some calls with no response (ambiguous: read again).
+            FacebookRequestError: If the batch request itself failed.
+        """
+        batch = self._api.new_batch()
+        answers: dict[str, dict[str, Any]] = {}
+        for object_class, entity_id, fields in chunk:
+
+            def keep(resp: FacebookResponse, entity_id: str = entity_id) -> None:
+                body = resp.json()
+                if isinstance(body, dict):
+                    answers[entity_id] = body
+
+            # A per-object error (an unknown or deleted id) leaves that object out of the answer.
+            object_class(entity_id, api=self._api).api_get(
+                fields=list(fields), batch=batch, success=keep, failure=lambda resp: None
+            )
+        leftover = batch.execute()
+        if leftover is not None and len(leftover):
+            raise ItemsPendingError(len(leftover), wait_hint_s=None, ambiguous=True)
+        return answers
+
+    def _get_objects(
+        self, account_id: str, wanted: Sequence[tuple[_ObjectClass, str, Sequence[str]]]
+    ) -> dict[str, dict[str, Any]]:
+        """Read objects by id in batches of up to 50 GETs, each batch with retries.
+
+        Raises:
+            PlatformError: If a batch fails after retries.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(wanted, self._batch_limit):
+            found.update(self._call(partial(self._fetch_chunk, chunk), account_id=account_id))
+        return found
+
+    def read_back(self, account_id: str, refs: Sequence[EntityRef]) -> dict[str, EntityState]:
+        """Read the current settings (status, budget, bid) of the given entities, keyed by `EntityRef.key`.
+
+        Entities Meta does not return (unknown or deleted ids) are missing from the result.
+
+        Raises:
+            UnknownAccountError: If the account is not configured for this client.
+            PlatformError: If a call fails after retries.
+        """
+        account = self._account(account_id)
+        classes: dict[EntityKind, tuple[_ObjectClass, tuple[str, ...]]] = {
+            EntityKind.CAMPAIGN: (Campaign, _CAMPAIGN_FIELDS),
+            EntityKind.AD_GROUP: (AdSet, _ADSET_FIELDS),
+            EntityKind.CREATIVE: (Ad, _AD_FIELDS),
+        }
+        wanted = [(*classes[r.kind], r) for r in refs if r.kind in classes]
+        raw = self._get_objects(account_id, [(cls, r.entity_id, fields) for cls, fields, r in wanted])
+        states: dict[str, EntityState] = {}
+        for _cls, _fields, entity in wanted:
+            data = raw.get(entity.entity_id)
+            if data is None:
+                continue
+            shape, budget = (None, None)
+            if entity.kind is not EntityKind.CREATIVE:
+                shape, budget = self._budget_shape(account, data)
+                if shape is not None:
+                    self._budget_shapes[(account.id, entity.entity_id)] = shape
+            bid = _minor(data.get("bid_amount"))
+            parent = data.get("campaign_id") if entity.kind is EntityKind.AD_GROUP else data.get("adset_id")
+            states[entity.key] = EntityState(
+                ref=entity,
+                name=str(data.get("name") or entity.entity_id),
+                parent_id=str(parent) if parent and entity.kind is not EntityKind.CAMPAIGN else None,
+                campaign_id=str(data.get("campaign_id") or data.get("id")),
+                status=_STATUS_FROM_META.get(str(data.get("status")), Status.REMOVED),
+                daily_budget_micros=budget,
+                cpc_bid_micros=minor_to_micros(bid, account.currency) if bid is not None else None,
+            )
+        return states
+
+    # ------------------------------------------------------------------ writes
+
+    def _plan(self, account: AccountConfig, index: int, action: Action) -> _Write | WriteResult:
+        """Turn an action into one Graph update, or a `failed` result when Meta cannot do it."""
+
+        def failed(message: str) -> WriteResult:
+            return WriteResult(action_id=action.action_id, status=WriteStatus.FAILED, message=message, attempts=0)
+
+        entity = action.entity
+        if entity.platform is not Platform.META or entity.account_id != account.id:
+            return failed(f"action targets {entity.key}, not Meta account {account.id}")
+        if isinstance(action, SetBudget) and entity.kind in (EntityKind.AD_GROUP, EntityKind.CAMPAIGN):
+            shape = self._budget_shapes.get((account.id, entity.entity_id), _BudgetShape("daily_budget"))
+            minor = micros_to_minor(action.new_daily_budget_micros * shape.flight_days, account.currency)
+            if minor <= 0:
+                return failed(f"budget {action.new_daily_budget_micros} micros rounds to 0 {account.currency}")
+            object_class: _ObjectClass = AdSet if entity.kind is EntityKind.AD_GROUP else Campaign
+            return _Write(
+                index, action, object_class, entity.entity_id, {shape.field: minor}, shape.field, str(minor), True
+            )
+        if isinstance(action, SetBid) and entity.kind is EntityKind.AD_GROUP:
+            minor = micros_to_minor(action.new_cpc_bid_micros, account.currency)
+            if minor <= 0:
+                return failed(f"bid {action.new_cpc_bid_micros} micros rounds to 0 {account.currency}")
+            params = {"bid_amount": minor}
+            return _Write(index, action, AdSet, entity.entity_id, params, "bid_amount", str(minor), False)
+        if isinstance(action, PauseCreative | EnableCreative) and entity.kind is EntityKind.CREATIVE:
+            status = _STATUS_TO_META[action.new_status]
+            return _Write(index, action, Ad, entity.entity_id, {"status": status}, "status", status, False)
+        return failed(
+            f"Meta does not support {action.kind} on a {entity.kind.value}; supported: set_budget on ad sets "
+            "and campaigns, set_bid on ad sets, pause/enable on ads"
+        )
+
+    def _read_back_text(self, account: AccountConfig, write: _Write, raw: object) -> str | None:
+        """Return a read value in bidloop's units as text: micros (daily-equivalent) or a status name."""
+        if raw is None:
+            return None
+        if write.field == "status":
+            meta_status = str(raw)
+            return _STATUS_FROM_META.get(meta_status, Status.REMOVED).value
+        minor = _minor(raw)
+        if minor is None:
+            return None
+        micros = minor_to_micros(minor, account.currency)
+        if write.field == "lifetime_budget":
+            shape = self._budget_shapes.get((account.id, write.entity_id), _BudgetShape("lifetime_budget"))
+            micros //= shape.flight_days
+        return str(micros)
+
+    def apply(
+        self, account_id: str, clearances: Sequence[Clearance], *, validate_only: bool = False
+    ) -> list[WriteResult]:
+        """Send cleared actions in Graph batches of at most 50 calls; one result per action, in order.
+
+        Budgets and bids go out in the account currency's minor units (rounded down). With
+        `validate_only`, every call carries `execution_options=["validate_only"]` and nothing changes.
+        A fifth budget change of an ad set within an hour is not sent: it comes back `deferred`.
+
+        Raises:
+            UnfilteredActionError: If any item is not a valid clearance (nothing is sent).
+            UnknownAccountError: If the account is not configured for this client.
+        """
+        actions = [verify_clearance(c) for c in clearances]
+        account = self._account(account_id)
+        results: list[WriteResult | None] = [None] * len(actions)
+        writes: list[_Write] = []
+        budget_changes_planned: Counter[str] = Counter()
+        for index, action in enumerate(actions):
+            planned = self._plan(account, index, action)
+            if isinstance(planned, WriteResult):
+                results[index] = planned
+                continue
+            if planned.is_budget and not validate_only:
+                wait_s = self._budget_tracker.wait_s(
+                    planned.entity_id, pending=budget_changes_planned[planned.entity_id]
+                )
+                if wait_s > 0:
+                    results[index] = WriteResult(
+                        action_id=action.action_id,
+                        status=WriteStatus.DEFERRED,
+                        message=f"not sent: Meta allows 4 budget changes per ad set per hour; "
+                        f"retry in {wait_s / 60:.0f} min",
+                        retryable=True,
+                        retry_after_s=wait_s,
+                        attempts=0,
+                    )
+                    continue
+                budget_changes_planned[planned.entity_id] += 1
+            writes.append(planned)
+
+        stop: WriteResult | None = None
+        for chunk in _chunks(writes, self._batch_limit):
+            if stop is not None:
+                for write in chunk:
+                    results[write.index] = stop.model_copy(update={"action_id": write.action.action_id, "attempts": 0})
+                continue
+            stop = self._send_chunk(account, chunk, validate_only, results)
+        log.debug(
+            "meta apply on %s: %d actions, %d sent in %d batch(es)",
+            account.id,
+            len(actions),
+            len(writes),
+            math.ceil(len(writes) / self._batch_limit),
+        )
+        return [r for r in results if r is not None]
+
+    def _send_chunk(
+        self, account: AccountConfig, chunk: Sequence[_Write], validate_only: bool, results: list[WriteResult | None]
+    ) -> WriteResult | None:
+        """Send one batch (with retries of the calls still pending); fill `results`.
+
+        Returns a template result for the remaining chunks when they must not be sent (the account
+        is throttled for long, or the token failed), else None.
+        """
+        pending: dict[int, _Write] = {w.index: w for w in chunk}
+        pause_s: list[float] = []
+
+        def settle(write: _Write, status: WriteStatus, message: str = "", **extra: Any) -> None:
+            results[write.index] = WriteResult(
+                action_id=write.action.action_id,
+                status=status,
+                message=message,
+                attempts=write.attempts,
+                **extra,
+            )
+            pending.pop(write.index, None)
+            if status is WriteStatus.APPLIED and write.is_budget:
+                self._budget_tracker.record(write.entity_id)
+
+        def on_success(write: _Write, resp: FacebookResponse) -> None:
+            wait = regain_access_s(resp.headers())
+            if wait:
+                pause_s.append(wait)
+            if validate_only:
+                settle(write, WriteStatus.VALIDATED, "validated by Meta (validate_only); nothing changed")
+                return
+            body = resp.json()
+            raw = body.get(write.field) if isinstance(body, dict) else None
+            read_back = self._read_back_text(account, write, raw)
+            message = ""
+            if raw is not None and str(raw) != write.target:
+                message = f"Meta reports {write.field}={raw}, not the target {write.target}"
+            settle(write, WriteStatus.APPLIED, message, read_back=read_back)
+
+        hints: list[float] = []
+
+        def on_failure(write: _Write, resp: FacebookResponse) -> None:
+            error = resp.error()
+            if error is None:  # pragma: no cover - the SDK calls failure only for failed responses
+                return
+            body = error.body() if isinstance(error.body(), dict) else {}
+            original = body.get("error", {}).get("original_response") if isinstance(body.get("error"), dict) else None
+            if original and not validate_only:
+                # Read-after-write failed, but the update itself succeeded.
+                settle(write, WriteStatus.APPLIED, "applied; Meta could not read the object back in the same call")
+                return
+            failure = classify(error)
+            message, hint = describe_error(error)
+            full = f"{message} ({hint})" if hint else message
+            if write.is_budget and error.api_error_code() == 17 and not validate_only:
+                wait = max(failure.wait_hint_s or 0.0, BUDGET_LOCK_S)
+                self._budget_tracker.lock(write.entity_id, wait)
+                message = f"budget locked by Meta: {full}"
+                settle(write, WriteStatus.DEFERRED, message, retryable=True, retry_after_s=wait)
+            elif failure.retryable and (failure.wait_hint_s or 0.0) > self._policy.defer_above_s:
+                settle(write, WriteStatus.DEFERRED, full, retryable=True, retry_after_s=failure.wait_hint_s)
+            elif failure.retryable:
+                write.ambiguous = failure.ambiguous
+                if failure.wait_hint_s:
+                    hints.append(failure.wait_hint_s)
+                results[write.index] = WriteResult(
+                    action_id=write.action.action_id,
+                    status=WriteStatus.FAILED,
+                    message=full,
+                    retryable=True,
+                    attempts=write.attempts,
+                )
+            else:
+                settle(write, WriteStatus.FAILED, full, retryable=False)
+
+        def send() -> bool:
+            hints.clear()
+            batch = self._api.new_batch()
+            sent = list(pending.values())
+            for write in sent:
+                params = dict(write.params)
+                fields: list[str] | None = [write.field]
+                if validate_only:
+                    params["execution_options"] = ["validate_only"]
+                    fields = None
+                write.attempts += 1
+                write.ambiguous = True  # until Meta answers for it, the call may or may not have landed
+                write.object_class(write.entity_id, api=self._api).api_update(
+                    params=params,
+                    fields=fields,
+                    batch=batch,
+                    success=lambda resp, w=write: on_success(w, resp),
+                    failure=lambda resp, w=write: on_failure(w, resp),
+                )
+            batch.execute()
+            if pending:
+                ambiguous = any(w.ambiguous for w in pending.values())
+                raise ItemsPendingError(len(pending), wait_hint_s=max(hints) if hints else None, ambiguous=ambiguous)
+            return True
+
+        def reconcile() -> bool | None:
+            unsure = [w for w in pending.values() if w.ambiguous]
+            if not unsure or validate_only:
+                return None
+            # One raw read (no nested retries): if it fails, the retry layer classifies it and reconciles again.
+            seen = self._fetch_chunk([(w.object_class, w.entity_id, [w.field]) for w in unsure])
+            for write in unsure:
+                raw = seen.get(write.entity_id, {}).get(write.field)
+                if raw is not None and str(raw) == write.target:
+                    settle(
+                        write,
+                        WriteStatus.APPLIED,
+                        "confirmed by read-back after an ambiguous failure; not sent again",
+                        read_back=self._read_back_text(account, write, raw),
+                    )
+                else:
+                    write.ambiguous = False
+            return True if not pending else None
+
+        try:
+            call_with_retries(
+                send,
+                classify=classify,
+                platform="meta",
+                policy=self._policy,
+                reconcile=reconcile,
+                sleep=self._sleep,
+                stats=self.stats,
+            )
+        except RateLimitedError as exc:
+            message = f"{exc.message} (Meta asked to wait {exc.retry_after_s / 60:.0f} min)"
+            for write in list(pending.values()):
+                settle(write, WriteStatus.DEFERRED, message, retryable=True, retry_after_s=exc.retry_after_s)
+            return WriteResult(
+                action_id="-",
+                status=WriteStatus.DEFERRED,
+                message=message,
+                retryable=True,
+                retry_after_s=exc.retry_after_s,
+            )
+        except (FacebookError, requests.RequestException, ItemsPendingError, PlatformError) as exc:
+            failure = classify(exc)
+            message, hint = describe_error(exc)
+            if isinstance(exc, ItemsPendingError):
+                message, hint = "gave up after retries", None
+            full = f"{message} ({hint})" if hint else message
+            for write in list(pending.values()):
+                previous = results[write.index]
+                detail = previous.message if previous is not None and previous.message else full
+                settle(
+                    write,
+                    WriteStatus.FAILED,
+                    f"{detail}; gave up after {write.attempts} attempt(s)",
+                    retryable=failure.retryable,
+                )
+            if isinstance(exc, FacebookRequestError) and exc.api_error_code() in AUTH_ERROR_CODES:
+                return WriteResult(action_id="-", status=WriteStatus.FAILED, message=f"not sent: {full}")
+            return None
+
+        wait = max(pause_s, default=0.0)
+        if wait > self._policy.defer_above_s:
+            message = f"not sent: Meta's usage header asks to wait {wait / 60:.0f} min before more calls"
+            return WriteResult(
+                action_id="-", status=WriteStatus.DEFERRED, message=message, retryable=True, retry_after_s=wait
+            )
+        if wait > 0:
+            self._sleep(wait)
+        return None
