@@ -79,7 +79,7 @@ class _WaitWithHint:
     """Wait max(platform hint, exponential backoff with jitter), never more than the policy's cap."""
 
     def __init__(self, policy: RetryPolicy, classify: Callable[[BaseException], Failure]) -> None:
-        self._backoff = wait_exponential_jitter(initial=policy.initial_wait_s, max=policy.max_wait_s, jitter=1)
+        self._backoff = wait_exponential_jitter(multiplier=policy.initial_wait_s, max=policy.max_wait_s, jitter=1)
         self._classify = classify
         self._cap = max(policy.max_wait_s, policy.defer_above_s)
 
