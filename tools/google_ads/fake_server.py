@@ -1,0 +1,1188 @@
+"""Run a stateful fake Google Ads API on 127.0.0.1 that speaks the real gRPC wire protocol (API v26).
+
+The real `google-ads` SDK talks to it unchanged (tests patch only the channel factory; `bidloop run`
+points an account's `endpoint` at it). It answers `GoogleAdsService.SearchStream` (a GAQL subset),
+`GoogleAdsService.Mutate` (budgets, CPC bids, ad status, keyword and negative-keyword creates, with
+field masks, `partial_failure`, `validate_only` and `response_content_type`) and
+`CustomerService.ListAccessibleCustomers`. Writes change its state, so a later read shows them.
+
+It counts requests per RPC (`request_count`) and applied writes per entity (`writes_by_entity`,
+for double-write detection), and injects faults on demand::
+
+    with FakeGoogleAdsServer.from_snapshot(snapshot) as srv:
+        srv.inject("throttle", times=2, retry_delay_s=7)
+        ...  # point a client at srv.address
+
+Faults: `throttle` (RESOURCE_EXHAUSTED + `retry_delay_s`), `daily_quota`, `transient`
+(INTERNAL/TRANSIENT_ERROR, or `status="unavailable"`), `partial_failure` (`indices=` or `entities=`,
+`retryable=`), `timeout_after_write` (applies, then stalls `stall_s`), `drop_after_write` (applies,
+then UNAVAILABLE), `expired_token`. `method=` limits a fault to one RPC (`Mutate`, `SearchStream`,
+`ListAccessibleCustomers`).
+
+Run it: `python -m bidloop.tools.google_ads.fake_server --port 8765`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import itertools
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import grpc
+from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
+from google.ads.googleads.v26.services.types.customer_service import (
+    ListAccessibleCustomersRequest,
+    ListAccessibleCustomersResponse,
+)
+from google.ads.googleads.v26.services.types.google_ads_service import (
+    GoogleAdsRow,
+    MutateGoogleAdsRequest,
+    MutateGoogleAdsResponse,
+    SearchGoogleAdsStreamRequest,
+    SearchGoogleAdsStreamResponse,
+)
+from google.protobuf.any_pb2 import Any as AnyPb
+from google.rpc import status_pb2
+
+from bidloop.core.entities import EntityKind, MatchType, Status
+from bidloop.core.errors import InputError
+from bidloop.core.metrics import Metrics
+from bidloop.core.money import MICROS_PER_UNIT, currency_minor_digits
+from bidloop.core.snapshot import Snapshot
+from bidloop.tools.google_ads._errors import FAILURE_TRAILER_KEY
+from bidloop.tools.google_ads._fake_gaql import GaqlError, parse_query, set_row_field
+
+__all__ = ["FAULTS", "FakeGoogleAdsServer", "ReceivedRequest", "main"]
+
+FAULTS = frozenset(
+    {
+        "throttle",
+        "daily_quota",
+        "transient",
+        "partial_failure",
+        "timeout_after_write",
+        "drop_after_write",
+        "expired_token",
+    }
+)
+_WRITE_FAULTS = frozenset({"partial_failure", "timeout_after_write", "drop_after_write"})
+_SERVICE = "google.ads.googleads.v26.services"
+_STATUS_NAMES = {Status.ENABLED: "ENABLED", Status.PAUSED: "PAUSED", Status.REMOVED: "REMOVED"}
+_STREAM_BATCH_ROWS = 10_000
+_MAX_OPERATIONS = 10_000
+
+ErrorSpec = tuple[str, str, str]  # (category, enum name, message)
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request as the fake received it (metadata keys lower-cased)."""
+
+    method: str
+    request: Any
+    metadata: dict[str, str]
+    deadline_s: float | None
+    """Seconds the client allowed for the call when it arrived (None: no deadline was set)."""
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    method: str | None
+    params: dict[str, Any]
+
+
+@dataclass
+class _Budget:
+    id: int
+    name: str
+    amount_micros: int
+    explicitly_shared: bool = False
+
+
+@dataclass
+class _Campaign:
+    id: int
+    name: str
+    status: str
+    budget_id: int | None
+
+
+@dataclass
+class _AdGroup:
+    id: int
+    campaign_id: int
+    name: str
+    status: str
+    cpc_bid_micros: int
+
+
+@dataclass
+class _Criterion:
+    id: int
+    parent_id: int  # ad group (ad_group_criterion) or campaign (campaign_criterion)
+    text: str
+    match_type: str
+    negative: bool
+    status: str = "ENABLED"
+    cpc_bid_micros: int = 0
+
+
+@dataclass
+class _Ad:
+    id: int
+    ad_group_id: int
+    name: str
+    status: str
+
+
+@dataclass
+class _State:
+    budgets: dict[int, _Budget] = field(default_factory=dict)
+    campaigns: dict[int, _Campaign] = field(default_factory=dict)
+    ad_groups: dict[int, _AdGroup] = field(default_factory=dict)
+    criteria: dict[tuple[int, int], _Criterion] = field(default_factory=dict)
+    campaign_criteria: dict[tuple[int, int], _Criterion] = field(default_factory=dict)
+    ads: dict[tuple[int, int], _Ad] = field(default_factory=dict)
+    search_terms: list[tuple[int, str]] = field(default_factory=list)
+    perf: dict[tuple[Any, ...], dict[date, Metrics]] = field(default_factory=dict)
+
+
+class _Abort(Exception):
+    """Abort the current RPC with Google Ads errors (internal control flow)."""
+
+    def __init__(self, code: grpc.StatusCode, errors: Sequence[ErrorSpec], *, retry_delay_s: float | None = None):
+        super().__init__(errors[0][2] if errors else code.name)
+        self.code = code
+        self.errors = list(errors)
+        self.retry_delay_s = retry_delay_s
+
+
+def _failure_pb(errors: Sequence[ErrorSpec], *, indices: Sequence[int | None] = (), retry_delay_s: float | None = None):  # type: ignore[no-untyped-def]
+    failure = GoogleAdsFailure.pb()()
+    for position, (category, name, message) in enumerate(errors):
+        err = failure.errors.add()
+        fd = err.error_code.DESCRIPTOR.fields_by_name[category]
+        setattr(err.error_code, category, fd.enum_type.values_by_name[name].number)
+        err.message = message
+        index = indices[position] if position < len(indices) else None
+        if index is not None:
+            element = err.location.field_path_elements.add()
+            element.field_name = "mutate_operations"
+            element.index = index
+        if retry_delay_s is not None:
+            err.details.quota_error_details.retry_delay.seconds = int(retry_delay_s)
+            err.details.quota_error_details.retry_delay.nanos = int((retry_delay_s % 1) * 1e9)
+            err.details.quota_error_details.rate_name = "Requests per developer token per second"
+    return failure
+
+
+class FakeGoogleAdsServer:
+    """A stateful fake of the Google Ads API for one customer account, on 127.0.0.1.
+
+    Args:
+        customer_id: The customer's 10-digit id.
+        currency: The account currency (budgets and bids must be multiples of its minimum unit).
+        time_zone: The account's IANA time zone (defines "today").
+        manager_id: If set, the customer is reachable only with `login-customer-id` = this manager id.
+        developer_token: If set, requests must carry exactly this developer token.
+        descriptive_name: The customer's name.
+        today: The account's current date; default: today in `time_zone` by the wall clock.
+        port: TCP port; 0 picks a free one (see `address`).
+    """
+
+    def __init__(
+        self,
+        customer_id: str = "1234567890",
+        *,
+        currency: str = "USD",
+        time_zone: str = "UTC",
+        manager_id: str | None = None,
+        developer_token: str | None = None,
+        descriptive_name: str = "Fake Google Ads account",
+        today: date | None = None,
+        port: int = 0,
+    ) -> None:
+        if not (customer_id.isdigit() and len(customer_id) == 10):
+            raise InputError(f"customer id {customer_id!r} is not 10 digits", hint="use e.g. 1234567890")
+        self.customer_id = customer_id
+        self.currency = currency
+        self.time_zone = time_zone
+        self.manager_id = manager_id
+        self.developer_token = developer_token
+        self.descriptive_name = descriptive_name
+        self.today = today or datetime.now(ZoneInfo(time_zone)).date()
+        self.request_count: Counter[str] = Counter()
+        """Requests received per RPC name (`Mutate`, `SearchStream`, `ListAccessibleCustomers`)."""
+        self.writes_by_entity: Counter[str] = Counter()
+        """Applied (not validate-only) writes per resource; a count above 1 for one action is a double write."""
+        self.received: list[ReceivedRequest] = []
+        self._state = _State()
+        self._faults: list[_Fault] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._ids = itertools.count(900_000_001)
+        self._port = port
+        self._server: grpc.Server | None = None
+        self._unit_micros = MICROS_PER_UNIT // 10 ** currency_minor_digits(currency)
+
+    # ------------------------------------------------------------------ seeding
+
+    def add_campaign(
+        self,
+        campaign_id: int,
+        name: str,
+        *,
+        daily_budget_micros: int | None,
+        status: str = "ENABLED",
+        budget_id: int | None = None,
+        shared_budget: bool = False,
+    ) -> None:
+        """Add a campaign with its own (or a shared, if `budget_id` exists already) daily budget."""
+        if daily_budget_micros is not None:
+            budget_id = budget_id or next(self._ids)
+            if budget_id not in self._state.budgets:
+                self._state.budgets[budget_id] = _Budget(
+                    budget_id, f"Budget {name}", daily_budget_micros, explicitly_shared=shared_budget
+                )
+        self._state.campaigns[campaign_id] = _Campaign(campaign_id, name, status, budget_id)
+
+    def add_ad_group(
+        self, ad_group_id: int, campaign_id: int, name: str, *, cpc_bid_micros: int = 0, status: str = "ENABLED"
+    ) -> None:
+        """Add an ad group under a campaign."""
+        self._state.ad_groups[ad_group_id] = _AdGroup(ad_group_id, campaign_id, name, status, cpc_bid_micros)
+
+    def add_keyword(
+        self,
+        ad_group_id: int,
+        criterion_id: int,
+        text: str,
+        *,
+        match_type: str = "EXACT",
+        cpc_bid_micros: int = 0,
+        status: str = "ENABLED",
+        negative: bool = False,
+    ) -> None:
+        """Add a keyword criterion to an ad group."""
+        self._state.criteria[(ad_group_id, criterion_id)] = _Criterion(
+            criterion_id, ad_group_id, text, match_type, negative, status, cpc_bid_micros
+        )
+
+    def add_ad(self, ad_group_id: int, ad_id: int, name: str, *, status: str = "ENABLED") -> None:
+        """Add an ad to an ad group."""
+        self._state.ads[(ad_group_id, ad_id)] = _Ad(ad_id, ad_group_id, name, status)
+
+    def add_search_term(self, ad_group_id: int, text: str) -> None:
+        """Add a search term seen in an ad group."""
+        self._state.search_terms.append((ad_group_id, text))
+
+    def set_metrics(self, key: tuple[Any, ...], day: date, metrics: Metrics) -> None:
+        """Set one day's metrics of an entity.
+
+        Keys: `("campaign", id)`, `("ad_group", id)`, `("keyword", ad_group_id, criterion_id)`,
+        `("ad", ad_group_id, ad_id)`, `("search_term", ad_group_id, text)`.
+        """
+        self._state.perf.setdefault(key, {})[day] = metrics
+
+    @classmethod
+    def from_snapshot(
+        cls,
+        snapshot: Snapshot,
+        *,
+        customer_id: str | None = None,
+        manager_id: str | None = None,
+        developer_token: str | None = None,
+        today: date | None = None,
+        port: int = 0,
+    ) -> FakeGoogleAdsServer:
+        """Seed a fake from a snapshot: structure, settings, today, the trailing 7 days and the history.
+
+        Entity ids must be Google-shaped: digits for campaigns and ad groups, `"{ad_group_id}~{id}"`
+        (or digits) for keywords and creatives. The trailing 7 days come from `daily_history` when
+        its last 7 days add up to `trailing_7d`, otherwise `trailing_7d` is spread evenly.
+
+        Raises:
+            InputError: If an id is not Google-shaped.
+        """
+        account = next((e for e in snapshot.entities if e.ref.kind is EntityKind.ACCOUNT), None)
+        cid = customer_id or (account.ref.entity_id if account and account.ref.entity_id.isdigit() else "1234567890")
+        srv = cls(
+            cid,
+            currency=snapshot.currency,
+            time_zone=snapshot.time_zone,
+            manager_id=manager_id,
+            developer_token=developer_token,
+            descriptive_name=account.name if account else snapshot.account_id,
+            today=today or snapshot.as_of.date(),
+            port=port,
+        )
+        for entity in snapshot.entities:
+            kind = entity.ref.kind
+            status = _STATUS_NAMES[entity.status]
+            if kind is EntityKind.CAMPAIGN:
+                campaign_id = _digits(entity.ref.entity_id, "campaign")
+                srv.add_campaign(
+                    campaign_id, entity.name, daily_budget_micros=entity.daily_budget_micros, status=status
+                )
+                srv._seed_metrics(("campaign", campaign_id), entity.today, entity.trailing_7d, entity.daily_history)
+            elif kind is EntityKind.AD_GROUP:
+                ad_group_id = _digits(entity.ref.entity_id, "ad group")
+                srv.add_ad_group(
+                    ad_group_id,
+                    _digits(entity.parent_id or "", "campaign"),
+                    entity.name,
+                    cpc_bid_micros=entity.cpc_bid_micros or 0,
+                    status=status,
+                )
+                srv._seed_metrics(("ad_group", ad_group_id), entity.today, entity.trailing_7d, entity.daily_history)
+            elif kind is EntityKind.KEYWORD:
+                ad_group_id, criterion_id = _pair(entity.ref.entity_id, entity.parent_id, "keyword")
+                srv.add_keyword(
+                    ad_group_id,
+                    criterion_id,
+                    entity.text or entity.name,
+                    match_type=(entity.match_type or MatchType.EXACT).value.upper(),
+                    cpc_bid_micros=entity.cpc_bid_micros or 0,
+                    status=status,
+                )
+                key = ("keyword", ad_group_id, criterion_id)
+                srv._seed_metrics(key, entity.today, entity.trailing_7d, entity.daily_history)
+            elif kind is EntityKind.CREATIVE:
+                ad_group_id, ad_id = _pair(entity.ref.entity_id, entity.parent_id, "creative")
+                srv.add_ad(ad_group_id, ad_id, entity.name, status=status)
+                srv._seed_metrics(("ad", ad_group_id, ad_id), entity.today, entity.trailing_7d, entity.daily_history)
+            elif kind is EntityKind.SEARCH_TERM:
+                ad_group_id = _digits(entity.parent_id or "", "search term's ad group")
+                text = entity.text or entity.ref.entity_id
+                srv.add_search_term(ad_group_id, text)
+                srv._seed_metrics(("search_term", ad_group_id, text), entity.today, entity.trailing_7d, [])
+        return srv
+
+    def _seed_metrics(
+        self, key: tuple[Any, ...], today: Metrics, trailing_7d: Metrics, history: Sequence[Metrics]
+    ) -> None:
+        if today != Metrics():
+            self.set_metrics(key, self.today, today)
+        last7 = list(history[-7:])
+        use_history = len(last7) == 7 and _sum(last7) == trailing_7d
+        days = last7 if use_history else _spread(trailing_7d, 7)
+        for offset, metrics in zip(range(7, 0, -1), days, strict=True):
+            if metrics != Metrics():
+                self.set_metrics(key, self.today - timedelta(days=offset), metrics)
+        older = list(history[:-7]) if use_history else []
+        for offset, metrics in zip(range(7 + len(older), 7, -1), older, strict=True):
+            if metrics != Metrics():
+                self.set_metrics(key, self.today - timedelta(days=offset), metrics)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeGoogleAdsServer:
+        """Start serving on 127.0.0.1 (the port is chosen when 0 was given)."""
+        server = grpc.server(ThreadPoolExecutor(max_workers=8))
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    f"{_SERVICE}.GoogleAdsService",
+                    {
+                        "SearchStream": grpc.unary_stream_rpc_method_handler(
+                            self._search_stream,
+                            request_deserializer=SearchGoogleAdsStreamRequest.deserialize,
+                            response_serializer=lambda m: m.SerializeToString(),
+                        ),
+                        "Mutate": grpc.unary_unary_rpc_method_handler(
+                            self._mutate,
+                            request_deserializer=MutateGoogleAdsRequest.deserialize,
+                            response_serializer=lambda m: m.SerializeToString(),
+                        ),
+                    },
+                ),
+                grpc.method_handlers_generic_handler(
+                    f"{_SERVICE}.CustomerService",
+                    {
+                        "ListAccessibleCustomers": grpc.unary_unary_rpc_method_handler(
+                            self._list_accessible_customers,
+                            request_deserializer=ListAccessibleCustomersRequest.deserialize,
+                            response_serializer=ListAccessibleCustomersResponse.serialize,
+                        )
+                    },
+                ),
+            )
+        )
+        self._port = server.add_insecure_port(f"127.0.0.1:{self._port}")
+        server.start()
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wake any request stalled by a `timeout_after_write` fault."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.stop(grace=None)
+            self._server = None
+
+    def __enter__(self) -> FakeGoogleAdsServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def address(self) -> str:
+        """Return `127.0.0.1:PORT`, the endpoint to give a client."""
+        return f"127.0.0.1:{self._port}"
+
+    # ------------------------------------------------------------------ faults and inspection
+
+    def inject(self, fault: str, times: int = 1, *, method: str | None = None, **params: Any) -> None:
+        """Make the next `times` matching requests fail in the given way (see the module docstring).
+
+        Raises:
+            InputError: If the fault is unknown.
+        """
+        if fault not in FAULTS:
+            raise InputError(f"unknown fault {fault!r}", hint=f"use one of: {', '.join(sorted(FAULTS))}")
+        if method is None and fault in _WRITE_FAULTS:
+            method = "Mutate"
+        with self._lock:
+            self._faults.append(_Fault(fault, times, method, params))
+
+    @property
+    def total_requests(self) -> int:
+        """Return the number of requests received over all RPCs."""
+        return sum(self.request_count.values())
+
+    def budget_micros(self, campaign_id: int) -> int:
+        """Return the daily budget (micros) of a campaign's budget."""
+        budget_id = self._state.campaigns[campaign_id].budget_id
+        if budget_id is None:
+            raise InputError(f"campaign {campaign_id} has no budget")
+        return self._state.budgets[budget_id].amount_micros
+
+    def ad_group_bid_micros(self, ad_group_id: int) -> int:
+        """Return an ad group's default CPC bid (micros)."""
+        return self._state.ad_groups[ad_group_id].cpc_bid_micros
+
+    def keyword_bid_micros(self, ad_group_id: int, criterion_id: int) -> int:
+        """Return a keyword's CPC bid (micros)."""
+        return self._state.criteria[(ad_group_id, criterion_id)].cpc_bid_micros
+
+    def ad_status(self, ad_group_id: int, ad_id: int) -> str:
+        """Return an ad's status name (`ENABLED`, `PAUSED`, `REMOVED`)."""
+        return self._state.ads[(ad_group_id, ad_id)].status
+
+    def keywords(self, ad_group_id: int, *, negative: bool) -> list[tuple[str, str]]:
+        """Return (match type, text) of an ad group's keywords or negatives, sorted."""
+        return sorted(
+            (c.match_type, c.text)
+            for c in self._state.criteria.values()
+            if c.parent_id == ad_group_id and c.negative is negative
+        )
+
+    def campaign_negatives(self, campaign_id: int) -> list[tuple[str, str]]:
+        """Return (match type, text) of a campaign's negative keywords, sorted."""
+        return sorted(
+            (c.match_type, c.text) for c in self._state.campaign_criteria.values() if c.parent_id == campaign_id
+        )
+
+    # ------------------------------------------------------------------ request plumbing
+
+    def _begin(self, method: str, request: Any, context: grpc.ServicerContext) -> _Fault | None:
+        metadata = {k.lower(): v for k, v in context.invocation_metadata() if isinstance(v, str)}
+        with self._lock:
+            self.request_count[method] += 1
+            self.received.append(ReceivedRequest(method, request, metadata, context.time_remaining()))
+            fault = next((f for f in self._faults if f.remaining > 0 and f.method in (None, method)), None)
+            if fault is not None:
+                fault.remaining -= 1
+                self._faults = [f for f in self._faults if f.remaining > 0]
+        token = metadata.get("developer-token", "")
+        if not token:
+            raise _Abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                [("request_error", "DEVELOPER_TOKEN_PARAMETER_MISSING", "Developer token is missing.")],
+            )
+        if self.developer_token is not None and token != self.developer_token:
+            raise _Abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                [("authentication_error", "DEVELOPER_TOKEN_INVALID", "The developer token is not valid.")],
+            )
+        customer_id = getattr(request, "customer_id", None)
+        if customer_id is not None and customer_id != self.customer_id:
+            raise _Abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                [("authentication_error", "CUSTOMER_NOT_FOUND", f"No customer found for id {customer_id}.")],
+            )
+        login = metadata.get("login-customer-id")
+        if customer_id is not None and (
+            (self.manager_id is not None and login != self.manager_id)
+            or (self.manager_id is None and login not in (None, self.customer_id))
+        ):
+            raise _Abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                [("authorization_error", "USER_PERMISSION_DENIED", "User doesn't have permission to access customer.")],
+            )
+        if fault is None:
+            return None
+        if fault.kind == "throttle":
+            raise _Abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                [("quota_error", "RESOURCE_TEMPORARILY_EXHAUSTED", "Too many requests. Retry in a few seconds.")],
+                retry_delay_s=float(fault.params.get("retry_delay_s", 5.0)),
+            )
+        if fault.kind == "daily_quota":
+            raise _Abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                [("quota_error", "RESOURCE_EXHAUSTED", "Daily operations quota exhausted.")],
+            )
+        if fault.kind == "transient":
+            if fault.params.get("status") == "unavailable":
+                raise _Abort(grpc.StatusCode.UNAVAILABLE, [])
+            raise _Abort(grpc.StatusCode.INTERNAL, [("internal_error", "TRANSIENT_ERROR", "Transient error.")])
+        if fault.kind == "expired_token":
+            raise _Abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                [("authentication_error", "OAUTH_TOKEN_EXPIRED", "The OAuth token in the header has expired.")],
+            )
+        return fault  # a write fault: handled by the mutate path
+
+    @staticmethod
+    def _abort(context: grpc.ServicerContext, abort: _Abort, indices: Sequence[int | None] = ()) -> None:
+        if abort.errors:
+            failure = _failure_pb(abort.errors, indices=indices, retry_delay_s=abort.retry_delay_s)
+            context.set_trailing_metadata(
+                ((FAILURE_TRAILER_KEY, failure.SerializeToString()), ("request-id", "fake-request"))
+            )
+        context.abort(abort.code, str(abort))
+
+    # ------------------------------------------------------------------ RPCs
+
+    def _list_accessible_customers(
+        self, request: ListAccessibleCustomersRequest, context: grpc.ServicerContext
+    ) -> ListAccessibleCustomersResponse:
+        try:
+            self._begin("ListAccessibleCustomers", request, context)
+        except _Abort as abort:
+            self._abort(context, abort)
+        direct = self.manager_id or self.customer_id
+        return ListAccessibleCustomersResponse(resource_names=[f"customers/{direct}"])
+
+    def _search_stream(self, request: SearchGoogleAdsStreamRequest, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            self._begin("SearchStream", request, context)
+            query = parse_query(request.query)
+        except _Abort as abort:
+            self._abort(context, abort)
+            return
+        except GaqlError as exc:
+            self._abort(
+                context, _Abort(grpc.StatusCode.INVALID_ARGUMENT, [("query_error", "UNRECOGNIZED_FIELD", str(exc))])
+            )
+            return
+        with self._lock:
+            rows = self._rows(query)
+        if query.limit is not None:
+            rows = rows[: query.limit]
+        response_type = SearchGoogleAdsStreamResponse.pb()
+        row_type = GoogleAdsRow.pb()
+        for start in range(0, max(len(rows), 1), _STREAM_BATCH_ROWS):
+            batch = response_type()
+            for values in rows[start : start + _STREAM_BATCH_ROWS]:
+                row = row_type()
+                for path in query.fields:
+                    if path in values:
+                        set_row_field(row, path, values[path])
+                batch.results.append(row)
+            yield batch
+
+    # ------------------------------------------------------------------ GAQL rows
+
+    def _budget_fields(self, budget_id: int | None) -> dict[str, Any]:
+        if budget_id is None:
+            return {}
+        budget = self._state.budgets[budget_id]
+        return {
+            "campaign_budget.id": budget.id,
+            "campaign_budget.resource_name": f"customers/{self.customer_id}/campaignBudgets/{budget.id}",
+            "campaign_budget.name": budget.name,
+            "campaign_budget.amount_micros": budget.amount_micros,
+            "campaign_budget.explicitly_shared": budget.explicitly_shared,
+        }
+
+    def _campaign_fields(self, campaign_id: int) -> dict[str, Any]:
+        campaign = self._state.campaigns[campaign_id]
+        return {
+            "customer.id": int(self.customer_id),
+            "campaign.id": campaign.id,
+            "campaign.resource_name": f"customers/{self.customer_id}/campaigns/{campaign.id}",
+            "campaign.name": campaign.name,
+            "campaign.status": campaign.status,
+            **self._budget_fields(campaign.budget_id),
+        }
+
+    def _ad_group_fields(self, ad_group_id: int) -> dict[str, Any]:
+        group = self._state.ad_groups[ad_group_id]
+        return {
+            **self._campaign_fields(group.campaign_id),
+            "ad_group.id": group.id,
+            "ad_group.resource_name": f"customers/{self.customer_id}/adGroups/{group.id}",
+            "ad_group.name": group.name,
+            "ad_group.status": group.status,
+            "ad_group.cpc_bid_micros": group.cpc_bid_micros,
+        }
+
+    def _criterion_fields(self, crit: _Criterion) -> dict[str, Any]:
+        name = f"customers/{self.customer_id}/adGroupCriteria/{crit.parent_id}~{crit.id}"
+        return {
+            **self._ad_group_fields(crit.parent_id),
+            "ad_group_criterion.criterion_id": crit.id,
+            "ad_group_criterion.resource_name": name,
+            "ad_group_criterion.type": "KEYWORD",
+            "ad_group_criterion.negative": crit.negative,
+            "ad_group_criterion.status": crit.status,
+            "ad_group_criterion.cpc_bid_micros": crit.cpc_bid_micros,
+            "ad_group_criterion.keyword.text": crit.text,
+            "ad_group_criterion.keyword.match_type": crit.match_type,
+            "keyword_view.resource_name": f"customers/{self.customer_id}/keywordViews/{crit.parent_id}~{crit.id}",
+        }
+
+    def _structure(self, resource: str) -> list[tuple[dict[str, Any], tuple[Any, ...] | None]]:
+        state = self._state
+        customer = {
+            "customer.id": int(self.customer_id),
+            "customer.resource_name": f"customers/{self.customer_id}",
+            "customer.descriptive_name": self.descriptive_name,
+            "customer.currency_code": self.currency,
+            "customer.time_zone": self.time_zone,
+            "customer.manager": False,
+        }
+        if resource == "customer":
+            return [(customer, None)]
+        if resource == "campaign":
+            return [(self._campaign_fields(c), ("campaign", c)) for c in sorted(state.campaigns)]
+        if resource == "campaign_budget":
+            return [(self._budget_fields(b), None) for b in sorted(state.budgets)]
+        if resource == "ad_group":
+            return [(self._ad_group_fields(g), ("ad_group", g)) for g in sorted(state.ad_groups)]
+        if resource in ("ad_group_criterion", "keyword_view"):
+            return [
+                (self._criterion_fields(c), ("keyword", c.parent_id, c.id))
+                for _, c in sorted(state.criteria.items())
+                if resource == "ad_group_criterion" or not c.negative
+            ]
+        if resource == "ad_group_ad":
+            return [
+                (
+                    {
+                        **self._ad_group_fields(ad.ad_group_id),
+                        "ad_group_ad.resource_name": f"customers/{self.customer_id}/adGroupAds/"
+                        f"{ad.ad_group_id}~{ad.id}",
+                        "ad_group_ad.status": ad.status,
+                        "ad_group_ad.ad.id": ad.id,
+                        "ad_group_ad.ad.name": ad.name,
+                    },
+                    ("ad", ad.ad_group_id, ad.id),
+                )
+                for _, ad in sorted(state.ads.items())
+            ]
+        if resource == "campaign_criterion":
+            return [
+                (
+                    {
+                        **self._campaign_fields(c.parent_id),
+                        "campaign_criterion.criterion_id": c.id,
+                        "campaign_criterion.resource_name": f"customers/{self.customer_id}/campaignCriteria/"
+                        f"{c.parent_id}~{c.id}",
+                        "campaign_criterion.type": "KEYWORD",
+                        "campaign_criterion.negative": c.negative,
+                        "campaign_criterion.keyword.text": c.text,
+                        "campaign_criterion.keyword.match_type": c.match_type,
+                    },
+                    None,
+                )
+                for _, c in sorted(state.campaign_criteria.items())
+            ]
+        if resource == "search_term_view":
+            return [
+                (
+                    {
+                        **self._ad_group_fields(ad_group_id),
+                        "search_term_view.search_term": text,
+                        "search_term_view.resource_name": f"customers/{self.customer_id}/searchTermViews/"
+                        f"{ad_group_id}~{text}",
+                    },
+                    ("search_term", ad_group_id, text),
+                )
+                for ad_group_id, text in state.search_terms
+            ]
+        raise GaqlError(f"resource {resource!r} is not served by the fake")
+
+    def _rows(self, query: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for values, perf_key in self._structure(query.resource):
+            if not query.matches(values):
+                continue
+            if not query.wants_metrics:
+                out.append(values)
+                continue
+            days = self._state.perf.get(perf_key, {}) if perf_key is not None else {}
+            in_range = sorted(
+                (d, m)
+                for d, m in days.items()
+                if (query.date_from is None or d >= query.date_from) and (query.date_to is None or d <= query.date_to)
+            )
+            groups = [[item] for item in in_range] if query.per_day else ([in_range] if in_range else [])
+            for group in groups:
+                total = _sum(m for _, m in group)
+                row = dict(values)
+                row.update(
+                    {
+                        "metrics.impressions": total.impressions,
+                        "metrics.clicks": total.clicks,
+                        "metrics.cost_micros": total.cost_micros,
+                        "metrics.conversions": total.conversions,
+                        # Google reports conversion value in currency units, as a double.
+                        "metrics.conversions_value": total.conversion_value_micros / MICROS_PER_UNIT,
+                    }
+                )
+                if query.per_day:
+                    row["segments.date"] = group[0][0].isoformat()
+                out.append(row)
+        return out
+
+    # ------------------------------------------------------------------ mutate
+
+    def _mutate(self, request: MutateGoogleAdsRequest, context: grpc.ServicerContext) -> Any:
+        try:
+            fault = self._begin("Mutate", request, context)
+        except _Abort as abort:
+            self._abort(context, abort)
+            return None
+        req = MutateGoogleAdsRequest.pb(request)
+        operations = list(req.mutate_operations)
+        if len(operations) > _MAX_OPERATIONS:
+            self._abort(
+                context,
+                _Abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    [("request_error", "TOO_MANY_MUTATE_OPERATIONS", f"{len(operations)} operations > 10,000")],
+                ),
+            )
+            return None
+        mutable = req.response_content_type == 2  # MUTABLE_RESOURCE
+        forced: set[int] = set()
+        if fault is not None and fault.kind == "partial_failure":
+            forced = self._forced_failures(operations, fault.params)
+        forced_code = (
+            (
+                "database_error",
+                "CONCURRENT_MODIFICATION",
+                "Multiple requests were attempting to modify the same resource.",
+            )
+            if fault is not None and fault.params.get("retryable")
+            else ("range_error", "TOO_HIGH", "Injected failure: value rejected.")
+        )
+        response = MutateGoogleAdsResponse.pb()()
+        errors: list[ErrorSpec] = []
+        error_indices: list[int | None] = []
+        with self._lock:
+            plans = []
+            for index, op in enumerate(operations):
+                plan = forced_code if index in forced else self._plan(op)
+                if len(plan) == 3:  # an ErrorSpec; a valid plan is (write key, apply)
+                    errors.append(plan)  # type: ignore[arg-type]
+                    error_indices.append(index)
+                    plans.append(None)
+                else:
+                    plans.append(plan)
+            if errors and not req.partial_failure:
+                abort = _Abort(grpc.StatusCode.INVALID_ARGUMENT, errors)
+            else:
+                abort = None
+                for plan in plans:
+                    result = response.mutate_operation_responses.add()
+                    if plan is None or req.validate_only:
+                        continue
+                    write_key, apply = plan
+                    apply(result, mutable)
+                    self.writes_by_entity[write_key] += 1
+                if req.validate_only:
+                    del response.mutate_operation_responses[:]
+        if abort is not None:
+            self._abort(context, abort, error_indices)
+            return None
+        if errors:
+            failure = _failure_pb(errors, indices=error_indices)
+            response.partial_failure_error.CopyFrom(
+                status_pb2.Status(
+                    code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                    message=f"{len(errors)} operation(s) failed",
+                    details=[
+                        AnyPb(
+                            type_url="type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+                            value=failure.SerializeToString(),
+                        )
+                    ],
+                )
+            )
+        if fault is not None and fault.kind == "timeout_after_write":
+            self._stopping.wait(float(fault.params.get("stall_s", 2.0)))
+        if fault is not None and fault.kind == "drop_after_write":
+            context.abort(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")
+        return response
+
+    def _forced_failures(self, operations: list[Any], params: dict[str, Any]) -> set[int]:
+        forced = {int(i) for i in params.get("indices", ())}
+        entities = {str(e) for e in params.get("entities", ())}
+        if entities:
+            for index, op in enumerate(operations):
+                text = str(op)
+                if any(e in text for e in entities):
+                    forced.add(index)
+        return forced
+
+    def _plan(self, op: Any) -> ErrorSpec | tuple[str, Any]:
+        """Validate one operation; return an error, or (write key, apply(result_pb, mutable))."""
+        kind = op.WhichOneof("operation")
+        prefix = f"customers/{self.customer_id}/"
+        sub = getattr(op, kind) if kind else None
+        if kind is None or sub is None:
+            return ("request_error", "UNKNOWN", "empty operation")
+        action = sub.WhichOneof("operation")
+        mask = list(sub.update_mask.paths)
+        if action == "update" and not mask:
+            return ("field_mask_error", "FIELD_MASK_MISSING", "The update mask is missing.")
+        if kind == "campaign_budget_operation" and action == "update":
+            budget_id = _tail_id(sub.update.resource_name, prefix + "campaignBudgets/")
+            budget = self._state.budgets.get(budget_id) if budget_id is not None else None
+            if budget is None:
+                return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
+            bad = _bad_mask(mask, {"amount_micros", "name", "resource_name"})
+            if bad:
+                return bad
+            if "amount_micros" in mask and sub.update.amount_micros % self._unit_micros:
+                return ("campaign_budget_error", "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT", "Not a multiple of 0.01.")
+
+            def apply_budget(result: Any, mutable: bool) -> None:
+                if "amount_micros" in mask:
+                    budget.amount_micros = sub.update.amount_micros
+                if "name" in mask:
+                    budget.name = sub.update.name
+                result.campaign_budget_result.resource_name = sub.update.resource_name
+                if mutable:
+                    resource = result.campaign_budget_result.campaign_budget
+                    resource.resource_name = sub.update.resource_name
+                    resource.id = budget.id
+                    resource.amount_micros = budget.amount_micros
+
+            return (sub.update.resource_name, apply_budget)
+        if kind == "ad_group_operation" and action == "update":
+            ad_group_id = _tail_id(sub.update.resource_name, prefix + "adGroups/")
+            group = self._state.ad_groups.get(ad_group_id) if ad_group_id is not None else None
+            if group is None:
+                return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
+            bad = _bad_mask(mask, {"cpc_bid_micros", "status", "resource_name"})
+            if bad:
+                return bad
+            if "cpc_bid_micros" in mask and sub.update.cpc_bid_micros % self._unit_micros:
+                return ("bidding_error", "BID_TOO_MANY_FRACTIONAL_DIGITS", "Too many fractional digits.")
+
+            def apply_group(result: Any, mutable: bool) -> None:
+                if "cpc_bid_micros" in mask:
+                    group.cpc_bid_micros = sub.update.cpc_bid_micros
+                if "status" in mask:
+                    group.status = _enum_name(sub.update, "status")
+                result.ad_group_result.resource_name = sub.update.resource_name
+                if mutable:
+                    resource = result.ad_group_result.ad_group
+                    resource.resource_name = sub.update.resource_name
+                    resource.id = group.id
+                    resource.cpc_bid_micros = group.cpc_bid_micros
+                    set_row_field(resource, "status", group.status)
+
+            return (sub.update.resource_name, apply_group)
+        if kind == "ad_group_ad_operation" and action == "update":
+            pair = _tail_pair(sub.update.resource_name, prefix + "adGroupAds/")
+            ad = self._state.ads.get(pair) if pair is not None else None
+            if ad is None:
+                return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
+            bad = _bad_mask(mask, {"status", "resource_name"})
+            if bad:
+                return bad
+
+            def apply_ad(result: Any, mutable: bool) -> None:
+                if "status" in mask:
+                    ad.status = _enum_name(sub.update, "status")
+                result.ad_group_ad_result.resource_name = sub.update.resource_name
+                if mutable:
+                    resource = result.ad_group_ad_result.ad_group_ad
+                    resource.resource_name = sub.update.resource_name
+                    set_row_field(resource, "status", ad.status)
+
+            return (sub.update.resource_name, apply_ad)
+        if kind == "ad_group_criterion_operation" and action == "update":
+            pair = _tail_pair(sub.update.resource_name, prefix + "adGroupCriteria/")
+            crit = self._state.criteria.get(pair) if pair is not None else None
+            if crit is None:
+                return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
+            bad = _bad_mask(mask, {"cpc_bid_micros", "status", "resource_name"})
+            if bad:
+                return bad
+            if "cpc_bid_micros" in mask and sub.update.cpc_bid_micros % self._unit_micros:
+                return ("bidding_error", "BID_TOO_MANY_FRACTIONAL_DIGITS", "Too many fractional digits.")
+
+            def apply_crit(result: Any, mutable: bool) -> None:
+                if "cpc_bid_micros" in mask:
+                    crit.cpc_bid_micros = sub.update.cpc_bid_micros
+                if "status" in mask:
+                    crit.status = _enum_name(sub.update, "status")
+                result.ad_group_criterion_result.resource_name = sub.update.resource_name
+                if mutable:
+                    self._criterion_resource(result.ad_group_criterion_result.ad_group_criterion, crit)
+
+            return (sub.update.resource_name, apply_crit)
+        if kind == "ad_group_criterion_operation" and action == "create":
+            create = sub.create
+            ad_group_id = _tail_id(create.ad_group, prefix + "adGroups/")
+            if ad_group_id is None or ad_group_id not in self._state.ad_groups:
+                return ("mutate_error", "RESOURCE_NOT_FOUND", f"ad group {create.ad_group} not found")
+            if not create.keyword.text.strip() or create.keyword.match_type < 2:
+                return ("criterion_error", "KEYWORD_TEXT_EMPTY", "A keyword needs text and a match type.")
+            match_type = _enum_name(create.keyword, "match_type")
+            status = _enum_name(create, "status") if create.status else "ENABLED"
+            key = f"{create.ad_group}/keywords/{_keyword_key(create.negative, match_type, create.keyword.text)}"
+
+            def apply_create(result: Any, mutable: bool) -> None:
+                crit = _Criterion(
+                    next(self._ids), ad_group_id, create.keyword.text, match_type, create.negative, status,
+                    create.cpc_bid_micros,
+                )  # fmt: skip
+                self._state.criteria[(ad_group_id, crit.id)] = crit
+                name = f"{prefix}adGroupCriteria/{ad_group_id}~{crit.id}"
+                result.ad_group_criterion_result.resource_name = name
+                if mutable:
+                    self._criterion_resource(result.ad_group_criterion_result.ad_group_criterion, crit)
+
+            return (key, apply_create)
+        if kind == "campaign_criterion_operation" and action == "create":
+            create_c = sub.create
+            campaign_id = _tail_id(create_c.campaign, prefix + "campaigns/")
+            if campaign_id is None or campaign_id not in self._state.campaigns:
+                return ("mutate_error", "RESOURCE_NOT_FOUND", f"campaign {create_c.campaign} not found")
+            if not create_c.keyword.text.strip() or create_c.keyword.match_type < 2:
+                return ("criterion_error", "KEYWORD_TEXT_EMPTY", "A keyword needs text and a match type.")
+            match_type_c = _enum_name(create_c.keyword, "match_type")
+            key_c = (
+                f"{create_c.campaign}/keywords/{_keyword_key(create_c.negative, match_type_c, create_c.keyword.text)}"
+            )
+
+            def apply_campaign_negative(result: Any, mutable: bool) -> None:
+                crit = _Criterion(next(self._ids), campaign_id, create_c.keyword.text, match_type_c, create_c.negative)
+                self._state.campaign_criteria[(campaign_id, crit.id)] = crit
+                name = f"{prefix}campaignCriteria/{campaign_id}~{crit.id}"
+                result.campaign_criterion_result.resource_name = name
+                if mutable:
+                    resource = result.campaign_criterion_result.campaign_criterion
+                    resource.resource_name = name
+                    resource.criterion_id = crit.id
+                    resource.negative = crit.negative
+                    resource.keyword.text = crit.text
+                    set_row_field(resource, "keyword.match_type", crit.match_type)
+
+            return (key_c, apply_campaign_negative)
+        return ("request_error", "UNKNOWN", f"{kind}.{action} is not supported by the fake")
+
+    def _criterion_resource(self, resource: Any, crit: _Criterion) -> None:
+        resource.resource_name = f"customers/{self.customer_id}/adGroupCriteria/{crit.parent_id}~{crit.id}"
+        resource.criterion_id = crit.id
+        resource.negative = crit.negative
+        resource.cpc_bid_micros = crit.cpc_bid_micros
+        resource.keyword.text = crit.text
+        set_row_field(resource, "keyword.match_type", crit.match_type)
+        set_row_field(resource, "status", crit.status)
+
+
+def _keyword_key(negative: bool, match_type: str, text: str) -> str:
+    return f"{'negative' if negative else 'positive'}|{match_type.lower()}|{text.strip().lower()}"
+
+
+def _enum_name(message: Any, field_name: str) -> str:
+    fd = message.DESCRIPTOR.fields_by_name[field_name]
+    return str(fd.enum_type.values_by_number[getattr(message, field_name)].name)
+
+
+def _bad_mask(mask: list[str], allowed: set[str]) -> ErrorSpec | None:
+    unknown = [path for path in mask if path not in allowed]
+    if unknown:
+        return ("field_mask_error", "FIELD_NOT_FOUND", f"The field mask names fields the fake cannot update: {unknown}")
+    return None
+
+
+def _tail_id(resource_name: str, prefix: str) -> int | None:
+    tail = resource_name[len(prefix) :] if resource_name.startswith(prefix) else ""
+    return int(tail) if tail.isdigit() else None
+
+
+def _tail_pair(resource_name: str, prefix: str) -> tuple[int, int] | None:
+    tail = resource_name[len(prefix) :] if resource_name.startswith(prefix) else ""
+    left, sep, right = tail.partition("~")
+    return (int(left), int(right)) if sep and left.isdigit() and right.isdigit() else None
+
+
+def _digits(entity_id: str, what: str) -> int:
+    if not entity_id.isdigit():
+        raise InputError(f"{what} id {entity_id!r} is not a Google Ads id", hint="use digits only")
+    return int(entity_id)
+
+
+def _pair(entity_id: str, parent_id: str | None, what: str) -> tuple[int, int]:
+    left, sep, right = entity_id.partition("~")
+    if sep:
+        return _digits(left, f"{what}'s ad group"), _digits(right, what)
+    return _digits(parent_id or "", f"{what}'s ad group"), _digits(entity_id, what)
+
+
+def _sum(items: Any) -> Metrics:
+    total = Metrics()
+    for item in items:
+        total = total + item
+    return total
+
+
+def _spread(total: Metrics, days: int) -> list[Metrics]:
+    """Split a period's metrics over `days` days; integer counters add back up exactly."""
+
+    def split(value: int) -> list[int]:
+        base, extra = divmod(value, days)
+        return [base + (1 if n < extra else 0) for n in range(days)]
+
+    impressions, clicks = split(total.impressions), split(total.clicks)
+    cost, value = split(total.cost_micros), split(total.conversion_value_micros)
+    return [
+        Metrics(
+            impressions=impressions[n],
+            clicks=clicks[n],
+            cost_micros=cost[n],
+            conversions=total.conversions / days,
+            conversion_value_micros=value[n],
+        )
+        for n in range(days)
+    ]
+
+
+def demo_snapshot(account_id: str = "sim-google", *, now: datetime | None = None) -> Snapshot:
+    """Return a small, fixed Google-shaped account (2 campaigns, 3 ad groups, keywords, ads, search terms)."""
+    from bidloop.core.entities import EntityRef, EntityState, Platform
+
+    as_of = now or datetime.now(ZoneInfo("UTC"))
+
+    def ref(kind: EntityKind, entity_id: str) -> EntityRef:
+        return EntityRef(platform=Platform.GOOGLE_ADS, account_id=account_id, kind=kind, entity_id=entity_id)
+
+    def perf(scale: int) -> dict[str, Metrics]:
+        return {
+            "today": Metrics(
+                impressions=400 * scale,
+                clicks=20 * scale,
+                cost_micros=9_000_000 * scale,
+                conversions=1.0 * scale,
+                conversion_value_micros=30_000_000 * scale,
+            ),
+            "trailing_7d": Metrics(
+                impressions=7000 * scale,
+                clicks=350 * scale,
+                cost_micros=140_000_000 * scale,
+                conversions=14.0 * scale,
+                conversion_value_micros=420_000_000 * scale,
+            ),
+        }
+
+    entities = [
+        EntityState(ref=ref(EntityKind.CAMPAIGN, "111"), name="Brand", campaign_id="111",
+                    daily_budget_micros=50_000_000, **perf(2)),
+        EntityState(ref=ref(EntityKind.CAMPAIGN, "222"), name="Generic", campaign_id="222",
+                    daily_budget_micros=30_000_000, **perf(1)),
+        EntityState(ref=ref(EntityKind.AD_GROUP, "1001"), name="Brand exact", parent_id="111", campaign_id="111",
+                    cpc_bid_micros=1_200_000, **perf(2)),
+        EntityState(ref=ref(EntityKind.AD_GROUP, "2001"), name="Running shoes", parent_id="222", campaign_id="222",
+                    cpc_bid_micros=800_000, **perf(1)),
+        EntityState(ref=ref(EntityKind.KEYWORD, "1001~501"), name="acme shoes", text="acme shoes",
+                    match_type=MatchType.EXACT, parent_id="1001", campaign_id="111", cpc_bid_micros=1_300_000,
+                    **perf(2)),
+        EntityState(ref=ref(EntityKind.KEYWORD, "2001~601"), name="running shoes", text="running shoes",
+                    match_type=MatchType.PHRASE, parent_id="2001", campaign_id="222", cpc_bid_micros=900_000,
+                    **perf(1)),
+        EntityState(ref=ref(EntityKind.CREATIVE, "1001~701"), name="Brand ad A", parent_id="1001",
+                    campaign_id="111", **perf(1)),
+        EntityState(ref=ref(EntityKind.CREATIVE, "1001~702"), name="Brand ad B", parent_id="1001",
+                    campaign_id="111", **perf(1)),
+        EntityState(ref=ref(EntityKind.CREATIVE, "2001~801"), name="Shoes ad", parent_id="2001",
+                    campaign_id="222", **perf(1)),
+        EntityState(ref=ref(EntityKind.SEARCH_TERM, "cheap running shoes"), name="cheap running shoes",
+                    text="cheap running shoes", parent_id="2001", campaign_id="222", **perf(1)),
+    ]  # fmt: skip
+    return Snapshot(
+        account_id=account_id,
+        platform=Platform.GOOGLE_ADS,
+        as_of=as_of,
+        account_daily_budget_micros=80_000_000,
+        entities=entities,
+    )
+
+
+def _sim_snapshot(account_id: str, seed: int) -> Snapshot | None:
+    """Return the simulated market's snapshot of `account_id` (imported lazily), or None without the sim."""
+    try:
+        fixtures = importlib.import_module("bidloop.tools.sim.fixtures")
+        sim = importlib.import_module("bidloop.tools.sim")
+    except ImportError:
+        return None
+    client = sim.SimClient(fixtures.default_market(seed=seed))
+    snapshot = client.read_snapshot(account_id)
+    return snapshot if isinstance(snapshot, Snapshot) else None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve a fake Google Ads account until interrupted (Ctrl-C)."""
+    parser = argparse.ArgumentParser(description="Run a fake Google Ads API (gRPC, API v26) on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one)")
+    parser.add_argument("--account", default="sim-google", help="the simulated market's demo account to seed from")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the simulated market")
+    parser.add_argument("--snapshot", type=Path, help="seed from a Snapshot JSON file instead")
+    parser.add_argument("--customer-id", default="1234567890", help="the fake customer's 10-digit id")
+    parser.add_argument("--manager-id", default=None, help="require this login-customer-id (manager routing)")
+    args = parser.parse_args(argv)
+    if args.snapshot is not None:
+        snapshot = Snapshot.model_validate_json(args.snapshot.read_text(encoding="utf-8"))
+        source = str(args.snapshot)
+    else:
+        sim_snapshot = _sim_snapshot(args.account, args.seed)
+        snapshot = sim_snapshot or demo_snapshot(args.account)
+        source = "the simulated market" if sim_snapshot is not None else "the built-in demo account"
+    srv = FakeGoogleAdsServer.from_snapshot(
+        snapshot, customer_id=args.customer_id, manager_id=args.manager_id, port=args.port
+    ).start()
+    sys.stdout.write(f"fake Google Ads API for customer {srv.customer_id} (seeded from {source}) on {srv.address}\n")
+    sys.stdout.write(f"point an account at it: endpoint: {srv.address}, platform_account_id: {srv.customer_id}\n")
+    sys.stdout.flush()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    main()
