@@ -8,9 +8,13 @@ Until a learned policy is configured, this is the marginal-ROAS heuristic (`heur
   budget, so their marginal ROAS for receiving is 0 and their unused budget is what they give first.
   Budget moves from the lowest to the highest marginal return, at most `max_budget_shift_pct` of
   either side, and the account total never grows.
-* **Bids.** With enough clicks: lift the bid by `bid_step_pct` where ROAS is above target and the
-  budget is not the constraint (volume is), or where the account lags pace; lower it where ROAS is
-  below half the target.
+* **Bids.** With enough clicks: lower the bid by `bid_step_pct` where ROAS is below half the target
+  and the budget binds (a cheaper click buys more clicks for the same spend; where volume limits,
+  a cut would only lose volume).
+  Lifting bids raises spend, so it happens only when an operator asks for it (steering `up`, or named
+  leaders): then where ROAS is above target and volume, not budget, limits it or the account lags pace.
+* Unattended, budget moves only between holders that spend their budgets, so total spend does not
+  grow; with named leaders, unused budget elsewhere is moved to them too.
 
 Every action records the policy version that produced it.
 """
@@ -113,8 +117,10 @@ def _budget_shifts(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
         (h for h in estimates if receive_score(h) > 0),
         key=lambda h: (-receive_score(h), h.entity.ref.entity_id),
     )
+    # Unattended, budget moves only between holders that spend their budget: moving unused budget to a
+    # holder that spends it raises total spend. An operator who names leaders asks for exactly that.
     givers = sorted(
-        (h for h in estimates if h.entity.ref.entity_id not in focus),
+        (h for h in estimates if h.entity.ref.entity_id not in focus and (h.budget_binding or focus)),
         key=lambda h: (give_score(h), h.entity.ref.entity_id),
     )
     deltas: dict[str, int] = {}
@@ -209,11 +215,12 @@ def _bid_moves(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
         volume_limited = holder is not None and not holder.budget_binding
         direction: str | None = None
         why = ""
-        if roas >= target and (volume_limited or lagging or focus):
+        steered_up = steer.bid_direction == "up" or focus
+        if roas >= target and steered_up and (volume_limited or lagging or focus or steer.bid_direction == "up"):
             direction = "up"
             cause = "volume, not budget, limits it" if volume_limited else "the account lags pace today"
             why = f"ROAS {roas:.2f} is above the {target:.1f} target and {cause}"
-        elif roas < target * 0.5 and not focus:
+        elif roas < target * 0.5 and not focus and holder is not None and holder.budget_binding:
             direction = "down"
             why = f"ROAS {roas:.2f} is below half the {target:.1f} target over {week.clicks} clicks"
         if direction is None or (steer.bid_direction and direction != steer.bid_direction):

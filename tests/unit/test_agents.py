@@ -131,7 +131,8 @@ def test_budget_moves_from_low_to_high_marginal_return_and_keeps_the_total(
     delta = {a.entity.entity_id: a.new_daily_budget_micros - a.old_daily_budget_micros for a in actions}
     assert sum(delta.values()) == 0
     assert delta["117"] > 0 and delta["124"] > 0
-    assert delta["121"] < 0  # half its budget unused: it gives first
+    assert delta["120"] < 0  # lowest marginal return among holders that spend their budget
+    assert "121" not in delta  # half its budget unused: moving it to a holder that spends it would raise spend
     assert all(abs(d) <= 15_000_000 for d in delta.values())  # at most 15 % of a 100.00 budget
     assert all(a.policy_version == "heuristic-mroas@1" for a in actions)
 
@@ -142,6 +143,12 @@ def test_bids_rise_only_where_roas_beats_target_when_steered(make_entity, make_m
     bids = [a for a in propose_bid_actions(snap, AgentContext(run_id="r", steering=steer)) if isinstance(a, SetBid)]
     assert {a.entity.entity_id for a in bids} == {"117", "124"}
     assert all(a.new_cpc_bid_micros == 990_000 for a in bids)
+
+
+def test_unattended_bids_never_rise(make_entity, make_metrics, make_snapshot) -> None:
+    snap = _holders(make_entity, make_metrics, make_snapshot)
+    bids = [a for a in propose_bid_actions(snap, AgentContext(run_id="r")) if isinstance(a, SetBid)]
+    assert all(a.new_cpc_bid_micros < a.old_cpc_bid_micros for a in bids)
 
 
 def test_named_leaders_receive_budget_first(make_entity, make_metrics, make_snapshot) -> None:
