@@ -27,7 +27,7 @@ SIM_MARKET_NAME = "default"
 _LIVE_CLIENTS: dict[Platform, str] = {
     Platform.GOOGLE_ADS: "bidloop.tools.google_ads:GoogleAdsPlatformClient",
     Platform.META: "bidloop.tools.meta:MetaClient",
-    Platform.AMAZON_ADS: "bidloop.tools.amazon_ads:AmazonAdsPlatformClient",
+    Platform.AMAZON_ADS: "bidloop.tools.amazon_ads:AmazonAdsClient",
 }
 
 
