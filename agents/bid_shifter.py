@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from bidloop.agents.context import AgentContext
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.actions import Action, AgentName, SetBid, SetBudget
 from bidloop.core.entities import EntityKind, EntityState, Status
 from bidloop.core.money import format_money

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bidloop.agents.context import AgentContext
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.actions import Action, AgentName, EnableCreative, PauseCreative
 from bidloop.core.entities import EntityKind, EntityState, Status
 from bidloop.core.metrics import Metrics

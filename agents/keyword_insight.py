@@ -17,7 +17,7 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from bidloop.agents.context import AgentContext
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.actions import Action, AddKeyword, AddNegativeKeyword, AgentName
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, MatchType, Status
 from bidloop.core.metrics import Metrics

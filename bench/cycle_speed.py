@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bidloop.agents import bid_shifter, creative_rotation, keyword_insight
-from bidloop.agents.context import AgentContext
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.entities import Platform
 from bidloop.core.settings import AccountConfig, Settings
 from bidloop.core.store import Store

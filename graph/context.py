@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from bidloop.agents.context import AgentTuning, Steering
+from bidloop.core.agent_context import AgentTuning, Steering
 from bidloop.core.settings import Settings
 from bidloop.core.snapshot import Snapshot
 from bidloop.core.store import Store

@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from bidloop.agents.bid_shifter import propose_bid_actions
-from bidloop.agents.context import AgentContext
+from bidloop.core.agent_context import AgentContext
 from bidloop.agents.creative_rotation import propose_creative_actions
 from bidloop.agents.keyword_insight import propose_keyword_actions
 from bidloop.agents.reporting import build_report, render_markdown
