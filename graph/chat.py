@@ -312,6 +312,7 @@ def ask(
     progress: Callable[[str], None] | None = None,
     store: Store | None = None,
     clients: ClientSet | None = None,
+    intent: OperatorIntent | None = None,
 ) -> ChatAnswer:
     """Answer one chat turn: read the prompt, and plan (or, with `apply`, make) the changes it asks for.
 
@@ -328,6 +329,8 @@ def ask(
         store: An open store (default: opened from the settings and closed afterwards).
         clients: Prebuilt clients (default: built from the settings; the simulated market is saved after a
             live run).
+        intent: Act on this intent instead of reading the prompt again: how `chat` applies exactly the plan it
+            showed. The prompt is still screened and audited; a refused or unclear intent still runs nothing.
 
     Returns:
         The answer: refused, unclear, answered (report/status/command) or a plan with its run id.
@@ -342,7 +345,7 @@ def ask(
     own_store = store is None
     the_store = store or Store(settings.resolved_database_url)
     try:
-        return _turn(settings, prompt, thread_id, apply, llm, progress, the_store, clients)
+        return _turn(settings, prompt, thread_id, apply, llm, progress, the_store, clients, intent)
     finally:
         if own_store:
             the_store.dispose()
@@ -357,6 +360,7 @@ def _turn(
     progress: Callable[[str], None] | None,
     store: Store,
     clients: ClientSet | None,
+    given_intent: OperatorIntent | None,
 ) -> ChatAnswer:
     kept = prompt[:MAX_PROMPT_CHARS]
     append(
@@ -375,7 +379,7 @@ def _turn(
     client_set = clients or build_clients(settings, store, select_accounts(settings, None, None))
     snapshots, read_notes = _read_snapshots(settings, client_set)
     catalog = EntityCatalog.from_snapshots(snapshots.values())
-    intent = _parse(settings, prompt, llm, catalog, previous)
+    intent = given_intent or _parse(settings, prompt, llm, catalog, previous)
     kinds = set(intent.intents)
 
     if IntentKind.REFUSED in kinds:
@@ -474,7 +478,7 @@ def _audited(store: Store, answer: ChatAnswer) -> ChatAnswer:
 
 
 def _refused(thread_id: str, prompt: str, intent: OperatorIntent) -> ChatAnswer:
-    reason = intent.refusal_reason or "no prompt may do that"
+    reason = intent.refusal_reason or "no prompt may do that."
     return ChatAnswer(
         thread_id=thread_id,
         prompt=prompt,
@@ -482,7 +486,8 @@ def _refused(thread_id: str, prompt: str, intent: OperatorIntent) -> ChatAnswer:
         status="refused",
         refused=True,
         reason=reason,
-        summary=f"Refused: {reason} Nothing was run and nothing changed.",
+        summary=f"{reason if reason.lower().startswith('refused') else 'Refused: ' + reason} "
+        "Nothing was run and nothing changed.",
         notes=list(intent.notes),
     )
 
@@ -751,5 +756,5 @@ def _simulated_effects(market: SimMarket, decisions: list[Decision], currencies:
 
 
 def _signed(units: float, currency: str) -> str:
-    micros = int(round(units * 1_000_000))
+    micros = round(units * 1_000_000)
     return ("+" if micros >= 0 else "−") + format_money(abs(micros), currency)

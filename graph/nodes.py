@@ -15,20 +15,21 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from bidloop.agents.bid_shifter import propose_bid_actions
-from bidloop.core.agent_context import AgentContext
 from bidloop.agents.creative_rotation import propose_creative_actions
 from bidloop.agents.keyword_insight import propose_keyword_actions
 from bidloop.agents.reporting import build_report, render_markdown
 from bidloop.core.actions import ACTION_ADAPTER, Action
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.clearance import Clearance
-from bidloop.core.decisions import Verdict, WriteResult, WriteStatus
+from bidloop.core.decisions import Decision, Verdict, WriteResult, WriteStatus
 from bidloop.core.entities import EntityKind, EntityState
 from bidloop.core.errors import BidloopError, PlatformError
 from bidloop.core.metrics import Metrics
 from bidloop.core.snapshot import Snapshot
 from bidloop.graph.context import RunContext
 from bidloop.graph.state import RunState
-from bidloop.guardrails import FilterContext, evaluate, gate
+from bidloop.guardrails import FilterContext, evaluate, gate, issued_by_this_process
+from bidloop.guardrails.approvals import approval_feedback, create_pending, list_approvals
 from bidloop.guardrails.audit import append_many
 from bidloop.guardrails.kill_switch import writes_paused
 from bidloop.policies.reward import score_period
@@ -189,9 +190,7 @@ def approve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if not pending or state["mode"] != "live":
         return {}
     ctx = runtime.context
-    ctx.store.add_pending_approvals(
-        state["run_id"], [{"action_id": d.action_id, "payload": d.model_dump(mode="json")} for d in pending]
-    )
+    create_pending(ctx.store, state["run_id"], pending, actor=ctx.actor)
     ctx.say(f"waiting for approval of {len(pending)} action(s)")
     answer = interrupt(
         {
@@ -219,61 +218,71 @@ def _holder_of(entity_id: str, kind: EntityKind, snap: Snapshot) -> EntityState 
 def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Send cleared actions to the platforms, exactly once, and record every write.
 
-    Order per account: intent rows in the write ledger first, then one `apply` call (batched by the
-    client), then the outcomes. On a re-run (resume after a crash) actions with a final outcome are not
-    sent again, and an `intent` without outcome is read back before it is resent.
+    Per account: intent rows in the write ledger first, then one `apply` call (batched by the client),
+    then the outcomes. On a re-run (resume after a crash or an approval given from another process):
+
+    * actions with a final outcome in the ledger are reported, never sent again;
+    * an `intent` without outcome is read back first: if the platform already shows the target, it
+      is recorded as applied without resending;
+    * the remaining actions are judged again by the filter on fresh snapshots, because clearances
+      never cross processes and values may have moved while the run waited.
+
+    The kill switch is read again before every account's batch.
     """
     ctx = runtime.context
     run_id = state["run_id"]
     mode = state["mode"]
-    decisions = state.get("decisions", [])
     approvals = state.get("approvals", {})
+    proposals = {a.action_id: a for a in state.get("proposals", [])}
     notes: list[str] = []
+    results: list[WriteResult] = []
+
+    ledger = {w.action_id: w for w in ctx.store.writes_of(run_id)}
+    final = {aid: w for aid, w in ledger.items() if w.status != "intent"}
+    for aid, w in final.items():
+        results.append(WriteResult(action_id=aid, status=WriteStatus(w.status), message=w.message, attempts=w.attempts))
+    decisions = [d for d in state.get("decisions", []) if d.action_id not in final]
+    wanted = [d for d in decisions if d.may_apply or approvals.get(d.action_id)]
 
     if mode != "dry-run" and writes_paused(ctx.store):
         notes.append("writes are paused (kill switch): nothing was applied; `bidloop resume-all` lifts it")
-        results = [
+        results += [
             WriteResult(action_id=d.action_id, status=WriteStatus.SKIPPED, message="writes paused (kill switch)")
-            for d in decisions
-            if d.may_apply or approvals.get(d.action_id)
+            for d in wanted
         ]
         return {"results": results, "notes": notes}
+
+    if not issued_by_this_process(wanted):
+        decisions, landed = _judge_again(state, runtime, decisions, ledger)
+        results += landed
+        notes.append("resumed in a new process: pending actions were read back and judged again on fresh values")
 
     clearances = gate(decisions, approved=approvals)
     by_account: dict[str, list[Clearance]] = defaultdict(list)
     for c in clearances:
         by_account[c.action.entity.account_id].append(c)
 
-    ledger = {w.action_id: w for w in ctx.store.writes_of(run_id)}
-    results: list[WriteResult] = []
     now = _platform_now(ctx.snapshots(run_id))
-    for account_id, account_clearances in by_account.items():
+    for account_id, todo in by_account.items():
         account = ctx.settings.account(account_id)
         if account.shadow:
             results.extend(
                 WriteResult(
                     action_id=c.action.action_id, status=WriteStatus.SKIPPED, message="shadow mode: not applied"
                 )
-                for c in account_clearances
+                for c in todo
             )
             continue
-        done = [
-            c
-            for c in account_clearances
-            if ledger.get(c.action.action_id) and ledger[c.action.action_id].status != "intent"
-        ]
-        for c in done:
-            w = ledger[c.action.action_id]
-            results.append(
-                WriteResult(action_id=w.action_id, status=WriteStatus(w.status), message=w.message, attempts=w.attempts)
+        if mode != "dry-run" and writes_paused(ctx.store):
+            notes.append(f"{account_id}: writes paused (kill switch) before this batch; nothing sent")
+            results.extend(
+                WriteResult(
+                    action_id=c.action.action_id, status=WriteStatus.SKIPPED, message="writes paused (kill switch)"
+                )
+                for c in todo
             )
-        todo = [c for c in account_clearances if c not in done]
-        if not todo:
             continue
         client = ctx.clients[account_id]
-        uncertain = [c for c in todo if c.action.action_id in ledger]
-        if uncertain and mode != "dry-run":
-            todo = _reconcile_uncertain(client, account_id, todo, uncertain, results)
         ids = ctx.store.record_write_intents(
             run_id,
             [
@@ -314,7 +323,7 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         deferred = [r for r in sent if r.status is WriteStatus.DEFERRED]
         if deferred:
             notes.append(f"{account_id}: {len(deferred)} write(s) deferred by the platform; a later run retries them")
-    by_id = {a.action_id: a for a in state.get("proposals", [])}
+
     append_many(
         ctx.store,
         [
@@ -322,43 +331,52 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "kind": "write",
                 "actor": ctx.actor,
                 "run_id": run_id,
-                "policy_version": by_id[r.action_id].policy_version if r.action_id in by_id else None,
+                "policy_version": proposals[r.action_id].policy_version if r.action_id in proposals else None,
                 "payload": {
                     "action_id": r.action_id,
-                    "entity": by_id[r.action_id].entity.key if r.action_id in by_id else None,
-                    "before": _text(by_id[r.action_id].old_value) if r.action_id in by_id else None,
-                    "after": _text(by_id[r.action_id].new_value) if r.action_id in by_id else None,
+                    "entity": proposals[r.action_id].entity.key if r.action_id in proposals else None,
+                    "before": _text(proposals[r.action_id].old_value) if r.action_id in proposals else None,
+                    "after": _text(proposals[r.action_id].new_value) if r.action_id in proposals else None,
                     "status": r.status.value,
                     "message": r.message,
                     "mode": mode,
                 },
             }
             for r in results
-            if r.action_id not in ledger or ledger[r.action_id].status == "intent"
+            if r.action_id not in final
         ],
     )
     return {"results": results, "notes": notes}
 
 
-def _reconcile_uncertain(
-    client: Any, account_id: str, todo: list[Clearance], uncertain: list[Clearance], results: list[WriteResult]
-) -> list[Clearance]:
-    """Read back entities whose write may have landed before a crash; drop those already at target."""
-    current = client.read_back(account_id, [c.action.entity for c in uncertain])
-    landed: set[str] = set()
-    for c in uncertain:
-        now = current.get(c.action.entity.key)
-        if now is not None and _at_target(c.action, now):
-            landed.add(c.action.action_id)
-            results.append(
-                WriteResult(
-                    action_id=c.action.action_id,
-                    status=WriteStatus.APPLIED,
-                    message="already applied before the interruption (read back); not sent again",
-                    attempts=0,
-                )
-            )
-    return [c for c in todo if c.action.action_id not in landed]
+def _judge_again(
+    state: RunState, runtime: Runtime[RunContext], decisions: list[Decision], ledger: dict[str, Any]
+) -> tuple[list[Decision], list[WriteResult]]:
+    """Re-read the accounts, settle writes that landed before an interruption, and re-judge the rest."""
+    ctx = runtime.context
+    run_id = state["run_id"]
+    proposals = {a.action_id: a for a in state.get("proposals", [])}
+    accounts = sorted({proposals[d.action_id].entity.account_id for d in decisions if d.action_id in proposals})
+    fresh = {a: ctx.clients[a].read_snapshot(a) for a in accounts}
+    landed: list[WriteResult] = []
+    outcomes = []
+    for d in decisions:
+        w = ledger.get(d.action_id)
+        action = proposals.get(d.action_id)
+        if w is None or action is None or action.entity.account_id not in fresh:
+            continue
+        entity = next((e for e in fresh[action.entity.account_id].entities if e.ref == action.entity), None)
+        if entity is not None and _at_target(action, entity):
+            message = "already applied before the interruption (read back); not sent again"
+            landed.append(WriteResult(action_id=d.action_id, status=WriteStatus.APPLIED, message=message, attempts=0))
+            outcomes.append({"id": w.id, "status": "applied", "message": message, "attempts": w.attempts})
+    ctx.store.record_write_outcomes(outcomes)
+    settled = {r.action_id for r in landed}
+    remaining = [proposals[d.action_id] for d in decisions if d.action_id in proposals and d.action_id not in settled]
+    now = _platform_now(fresh)
+    recent = ctx.store.recent_applied_writes({a.entity.key for a in remaining}, since=now - timedelta(days=1))
+    fctx = FilterContext(run_id=run_id, actor=ctx.actor, now=now, recent_changes=recent)
+    return evaluate(remaining, fresh, ctx.settings.guardrails, context=fctx), landed
 
 
 def _at_target(action: Action, entity: EntityState) -> bool:
@@ -426,6 +444,35 @@ def _per_day(m: Metrics, days: int) -> dict[str, Any]:
     }
 
 
+def _rejections(
+    state: RunState, decided: dict[str, Any], snapshots: dict[str, Snapshot], ctx: RunContext
+) -> list[dict[str, Any]]:
+    """Return matured trajectory rows for actions a person rejected: negative reward, labelled feedback."""
+    rows = []
+    for a in state.get("proposals", []):
+        row = decided.get(a.action_id)
+        if row is None or row.status != "rejected" or a.entity.account_id not in snapshots:
+            continue
+        fb = approval_feedback(row)
+        snap = snapshots[a.entity.account_id]
+        rows.append(
+            {
+                "action_id": a.action_id,
+                "account_id": a.entity.account_id,
+                "entity_key": a.entity.key,
+                "policy_version": a.policy_version,
+                "state": {"as_of": snap.as_of.isoformat(), "expected_spend_fraction": snap.expected_spend_fraction},
+                "action": ACTION_ADAPTER.dump_python(a, mode="json"),
+                "matures_at": snap.as_of,
+                "reward": fb.reward_penalty,
+                "reward_components": {"rejected_by_operator": fb.reward_penalty},
+                "feedback": fb.feedback,
+                "matured_at": snap.as_of,
+            }
+        )
+    return rows
+
+
 def log(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Record trajectories of applied actions and complete those whose attribution window matured."""
     ctx = runtime.context
@@ -461,6 +508,13 @@ def log(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                     "matures_at": _matures_at(snap.as_of, window),
                 }
             )
+        decided = {
+            r.action_id: r for r in list_approvals(ctx.store, status=None, run_id=run_id) if r.status != "pending"
+        }
+        for row in rows:
+            if row["action_id"] in decided:
+                row["feedback"] = approval_feedback(decided[row["action_id"]]).feedback
+        rows += _rejections(state, decided, snapshots, ctx)
         ctx.store.add_trajectories(run_id, rows)
 
     matured = 0

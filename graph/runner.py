@@ -16,8 +16,8 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
-from bidloop.core.agent_context import AgentTuning, Steering
 from bidloop.agents.reporting import RunReport
+from bidloop.core.agent_context import AgentTuning, Steering
 from bidloop.core.errors import BidloopError, RunError
 from bidloop.core.settings import Settings
 from bidloop.core.store import Store

@@ -317,6 +317,10 @@ def _with_overrides(design: ScenarioDesign, budget: list[float], roas: list[floa
     design.volume_headroom = np.asarray(headroom, dtype=np.float64)
 
 
+_META_FATIGUED = ("118", "121")
+"""Meta ad sets whose creatives wear out during the warm-up."""
+
+
 def default_market(seed: int = 7, dayparts_per_day: int = 6, start_daypart: int = 2) -> SimMarket:
     """Return the default demo market after 14 days of warm-up, at `start_daypart` of day 14.
 
@@ -342,6 +346,11 @@ def default_market(seed: int = 7, dayparts_per_day: int = 6, start_daypart: int 
     # leaders' low bids cap their volume from the morning on.
     meta.aov = np.minimum(meta.aov, 55.0)
     meta.peak_daypart = np.full(len(meta_sets), 0.7 * dayparts_per_day)
+    # Two ad sets run the same few creatives hard: their CTR wears out during the warm-up, so the
+    # creative-rotation agent has real work in the demo. (Adding entities would shift every noise draw.)
+    for i, s in enumerate(meta_sets):
+        if s[0] in _META_FATIGUED:
+            meta.fatigue_phi[i] = 0.03
     amazon = draw_design("stationary", seed + 1, len(_AMAZON), dayparts_per_day)
     _with_overrides(amazon, [c[2] for c in _AMAZON], [c[3] for c in _AMAZON], [c[4] for c in _AMAZON])
     design = ScenarioDesign.concat([google, meta, amazon])
