@@ -1,4 +1,4 @@
-"""Give every proposer (agents and learned policies) the same run-scoped inputs: run id, targets, steering, action ids."""
+"""Give every proposer (agents and learned policies) the same run inputs: run id, targets, steering, ids."""
 
 from __future__ import annotations
 
