@@ -25,8 +25,8 @@ import math
 
 import numpy as np
 
-from bidloop.core.agent_context import AgentContext
 from bidloop.core.actions import Action, AgentName, SetBid, SetBudget
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.entities import EntityKind, EntityState, Status
 from bidloop.core.money import format_money
 from bidloop.core.snapshot import Snapshot
@@ -107,6 +107,8 @@ def _budget_shifts(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
     def receive_score(h: HolderEstimate) -> float:
         if h.entity.ref.entity_id in focus:
             return math.inf
+        if focus:
+            return 0.0  # with named leaders, only they receive
         return h.marginal_roas if h.budget_binding else 0.0
 
     def give_score(h: HolderEstimate) -> float:

@@ -32,6 +32,14 @@ app = typer.Typer(
 runs_app = typer.Typer(help="Inspect past runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
+
+def _register_commands() -> None:
+    """Add the command groups that live in their own modules."""
+    from bidloop.cli import chat_commands
+
+    chat_commands.register(app)
+
+
 out = Console()
 err = Console(stderr=True)
 
@@ -231,6 +239,9 @@ def runs_show(
         out.print(row.report_md)
     else:
         out.print(f"run {row.run_id}: {row.status}" + (f" ({row.error})" if row.error else ""))
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

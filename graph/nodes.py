@@ -28,7 +28,7 @@ from bidloop.core.metrics import Metrics
 from bidloop.core.snapshot import Snapshot
 from bidloop.graph.context import RunContext
 from bidloop.graph.state import RunState
-from bidloop.guardrails import FilterContext, evaluate, gate, issued_by_this_process
+from bidloop.guardrails import FilterContext, evaluate, gate, history_from_ledger, issued_by_this_process
 from bidloop.guardrails.approvals import approval_feedback, create_pending, list_approvals
 from bidloop.guardrails.audit import append_many
 from bidloop.guardrails.kill_switch import writes_paused
@@ -127,8 +127,9 @@ def filter_actions(state: RunState, runtime: Runtime[RunContext]) -> dict[str, A
     snapshots = ctx.snapshots(state["run_id"])
     now = _platform_now(snapshots)
     entity_keys = {a.entity.key for a in proposals}
-    recent = ctx.store.recent_applied_writes(entity_keys, since=now - timedelta(days=1))
-    fctx = FilterContext(run_id=state["run_id"], actor=ctx.actor, now=now, recent_changes=recent)
+    fctx = FilterContext(
+        run_id=state["run_id"], actor=ctx.actor, now=now, **history_from_ledger(ctx.store, entity_keys, now=now)
+    )
     decisions = evaluate(proposals, snapshots, ctx.settings.guardrails, context=fctx)
     ctx.store.add_actions(
         state["run_id"],
@@ -259,7 +260,9 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
     clearances = gate(decisions, approved=approvals)
     by_account: dict[str, list[Clearance]] = defaultdict(list)
-    for c in clearances:
+    # Budget decreases go out first: if an increase landed and the decrease that made room for it
+    # failed, the account total would exceed its cap.
+    for c in sorted(clearances, key=_decrease_first):
         by_account[c.action.entity.account_id].append(c)
 
     now = _platform_now(ctx.snapshots(run_id))
@@ -349,6 +352,13 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"results": results, "notes": notes}
 
 
+def _decrease_first(c: Clearance) -> int:
+    a = c.action
+    if a.kind == "set_budget" and a.new_value < a.old_value:  # type: ignore[operator]
+        return 0
+    return 1
+
+
 def _judge_again(
     state: RunState, runtime: Runtime[RunContext], decisions: list[Decision], ledger: dict[str, Any]
 ) -> tuple[list[Decision], list[WriteResult]]:
@@ -374,8 +384,8 @@ def _judge_again(
     settled = {r.action_id for r in landed}
     remaining = [proposals[d.action_id] for d in decisions if d.action_id in proposals and d.action_id not in settled]
     now = _platform_now(fresh)
-    recent = ctx.store.recent_applied_writes({a.entity.key for a in remaining}, since=now - timedelta(days=1))
-    fctx = FilterContext(run_id=run_id, actor=ctx.actor, now=now, recent_changes=recent)
+    keys = {a.entity.key for a in remaining}
+    fctx = FilterContext(run_id=run_id, actor=ctx.actor, now=now, **history_from_ledger(ctx.store, keys, now=now))
     return evaluate(remaining, fresh, ctx.settings.guardrails, context=fctx), landed
 
 
