@@ -35,9 +35,10 @@ app.add_typer(runs_app, name="runs")
 
 def _register_commands() -> None:
     """Add the command groups that live in their own modules."""
-    from bidloop.cli import chat_commands
+    from bidloop.cli import chat_commands, guardrail_commands
 
     chat_commands.register(app)
+    guardrail_commands.register(app)
 
 
 out = Console()

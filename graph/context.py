@@ -37,6 +37,8 @@ class RunContext:
     bid_policy: object | None = None
     progress: Callable[[str], None] | None = None
     actor: str = "cli"
+    rollback_before_values: dict[str, str] = field(default_factory=dict)
+    """For a rollback run: entity key -> the value recorded before the rolled-back write."""
     snapshot_cache: dict[str, dict[str, Snapshot]] = field(default_factory=dict)
     """Run id -> account id -> snapshot; filled by `observe`, reloaded from the store after a restart."""
 

@@ -128,7 +128,11 @@ def filter_actions(state: RunState, runtime: Runtime[RunContext]) -> dict[str, A
     now = _platform_now(snapshots)
     entity_keys = {a.entity.key for a in proposals}
     fctx = FilterContext(
-        run_id=state["run_id"], actor=ctx.actor, now=now, **history_from_ledger(ctx.store, entity_keys, now=now)
+        run_id=state["run_id"],
+        actor=ctx.actor,
+        now=now,
+        rollback_before_values=ctx.rollback_before_values,
+        **history_from_ledger(ctx.store, entity_keys, now=now),
     )
     decisions = evaluate(proposals, snapshots, ctx.settings.guardrails, context=fctx)
     ctx.store.add_actions(
@@ -385,7 +389,13 @@ def _judge_again(
     remaining = [proposals[d.action_id] for d in decisions if d.action_id in proposals and d.action_id not in settled]
     now = _platform_now(fresh)
     keys = {a.entity.key for a in remaining}
-    fctx = FilterContext(run_id=run_id, actor=ctx.actor, now=now, **history_from_ledger(ctx.store, keys, now=now))
+    fctx = FilterContext(
+        run_id=run_id,
+        actor=ctx.actor,
+        now=now,
+        rollback_before_values=ctx.rollback_before_values,
+        **history_from_ledger(ctx.store, keys, now=now),
+    )
     return evaluate(remaining, fresh, ctx.settings.guardrails, context=fctx), landed
 
 

@@ -17,6 +17,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from bidloop.agents.reporting import RunReport
+from bidloop.core.actions import Action
 from bidloop.core.agent_context import AgentTuning, Steering
 from bidloop.core.errors import BidloopError, RunError
 from bidloop.core.settings import Settings
@@ -117,6 +118,8 @@ def run_cycle(
     checkpointer: BaseCheckpointSaver[str] | None = None,
     run_id: str | None = None,
     advance_sim: bool = True,
+    proposals: Sequence[Action] = (),
+    rollback_before_values: dict[str, str] | None = None,
 ) -> RunOutcome:
     """Run one optimization cycle: observe, propose, filter, (approve,) apply, report, log.
 
@@ -134,6 +137,9 @@ def run_cycle(
         checkpointer: A LangGraph checkpointer (default: beside the store).
         run_id: Use this id (default: a new one).
         advance_sim: After a live run on the simulated market, move its clock one daypart on and save it.
+        proposals: Actions proposed before the agents run (a rollback's restoring actions); they pass
+            the same filter, approvals and ledger.
+        rollback_before_values: For a rollback run (trigger `rollback`): entity key -> recorded value.
 
     Raises:
         UnknownAccountError: If an account is not configured.
@@ -155,13 +161,14 @@ def run_cycle(
             bid_policy=bid_policy,
             progress=progress,
             actor=trigger,
+            rollback_before_values=dict(rollback_before_values or {}),
         )
         initial: RunState = {
             "run_id": run_id,
             "mode": mode,
             "trigger": trigger,
             "account_ids": accounts,
-            "proposals": [],
+            "proposals": list(proposals),
             "notes": [],
         }
         outcome = _invoke(initial, run_id, context=context, checkpointer=the_cp)

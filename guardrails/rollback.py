@@ -30,6 +30,7 @@ from bidloop.core.actions import (
 from bidloop.core.entities import EntityRef, EntityState, Status
 from bidloop.core.snapshot import Snapshot
 from bidloop.core.store import Store, WriteRow
+from bidloop.guardrails.rules import rollback_key
 
 __all__ = ["RollbackPlan", "RollbackSkip", "plan_rollback"]
 
@@ -52,7 +53,8 @@ class RollbackPlan(BaseModel):
     Attributes:
         run_id: The run rolled back.
         actions: Restoring actions, one per changed entity, to pass through the filter.
-        before_values: Entity key -> the value recorded before the run's write, as text; give it to
+        before_values: `rules.rollback_key` (entity key and setting) -> the value recorded before the
+            run's write, as text; give it to
             `FilterContext.rollback_before_values`.
         skipped: Changes that will not be restored, each with the reason.
     """
@@ -127,15 +129,21 @@ def plan_rollback(store: Store, run_id: str, snapshots: Mapping[str, Snapshot], 
     """
     store.get_run(run_id)
     plan = RollbackPlan(run_id=run_id)
+    # One entity can carry several settings (a Meta ad set has a budget and a bid): group by both.
     firsts: dict[str, WriteRow] = {}
     lasts: dict[str, WriteRow] = {}
     for write in store.writes_of(run_id):
         if write.status not in _RESTORABLE_STATUSES:
             continue  # failed, validated, deferred or skipped writes changed nothing
-        firsts.setdefault(write.entity_key, write)
-        lasts[write.entity_key] = write
-    for entity_key, first in firsts.items():
-        last = lasts[entity_key]
+        try:
+            setting = rollback_key(write.entity_key, ACTION_ADAPTER.validate_python(write.payload))
+        except ValidationError:
+            setting = f"{write.entity_key}#{write.action_id}"
+        firsts.setdefault(setting, write)
+        lasts[setting] = write
+    for setting, first in firsts.items():
+        entity_key = first.entity_key
+        last = lasts[setting]
 
         def skip(reason: str, *, _key: str = entity_key, _id: str = first.action_id) -> None:
             plan.skipped.append(RollbackSkip(action_id=_id, entity_key=_key, reason=reason))
@@ -179,5 +187,5 @@ def plan_rollback(store: Store, run_id: str, snapshots: Mapping[str, Snapshot], 
             skip(f"cannot set {original.kind} back to {before!r}")
             continue
         plan.actions.append(restoring)
-        plan.before_values[entity_key] = before
+        plan.before_values[setting] = before
     return plan

@@ -388,6 +388,11 @@ def check_brand_safety(c: Candidate) -> Block | None:
 # -- money ranges -------------------------------------------------------------------------------------
 
 
+def rollback_key(entity_key: str, action: Any) -> str:
+    """Return the key of one restorable setting: an entity can carry several (a Meta ad set: budget and bid)."""
+    return f"{entity_key}#{field_key(action)}"
+
+
 def mark_rollback_restore(c: Candidate, before_values: Mapping[str, str]) -> None:
     """Mark a rollback back to the value recorded before a run's write (`rollback_restore`).
 
@@ -400,7 +405,7 @@ def mark_rollback_restore(c: Candidate, before_values: Mapping[str, str]) -> Non
         c.actor == ROLLBACK_ACTOR
         and action.agent is AgentName.ROLLBACK
         and not isinstance(action, AddKeyword | AddNegativeKeyword)
-        and before_values.get(c.key) == str(action.new_value)
+        and before_values.get(rollback_key(c.key, action)) == str(action.new_value)
     ):
         c.restoring = True
         c.passed.append("rollback_restore")
