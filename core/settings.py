@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bidloop.core.entities import Platform
 from bidloop.core.errors import ConfigError, UnknownAccountError
 from bidloop.core.limits import GuardrailLimits
+from bidloop.core.schedules import ScheduleConfig
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -140,6 +141,8 @@ class Settings(BaseSettings):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     policy: str = "heuristic"
     """The bid shifter's policy: `heuristic` (marginal ROAS) or a registered learned policy id."""
+    schedules: list[ScheduleConfig] = []
+    """Scheduled intraday runs for `bidloop schedule` (none by default)."""
 
     @classmethod
     def settings_customise_sources(
