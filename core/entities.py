@@ -105,6 +105,9 @@ class EntityState(BaseModel):
     text: str | None = None
     """Keyword text, search-term text or creative headline."""
     match_type: MatchType | None = None
+    negative_keywords: list[str] = Field(default_factory=list)
+    """Negatives on this ad group or campaign, as `-[match] text` (`AddNegativeKeyword.new_value`), where
+    the platform reports them; empty when it does not."""
     today: Metrics = Field(default_factory=Metrics)
     trailing_7d: Metrics = Field(default_factory=Metrics)
     daily_history: list[Metrics] = Field(default_factory=list)

@@ -18,19 +18,20 @@ from bidloop.agents.bid_shifter import propose_bid_actions
 from bidloop.agents.creative_rotation import propose_creative_actions
 from bidloop.agents.keyword_insight import propose_keyword_actions
 from bidloop.agents.reporting import build_report, render_markdown
-from bidloop.core.actions import ACTION_ADAPTER, Action
+from bidloop.core.actions import ACTION_ADAPTER, Action, AddKeyword, AddNegativeKeyword
 from bidloop.core.agent_context import AgentContext
 from bidloop.core.clearance import Clearance
 from bidloop.core.decisions import Decision, Verdict, WriteResult, WriteStatus
 from bidloop.core.entities import EntityKind, EntityState
 from bidloop.core.errors import BidloopError, PlatformError
 from bidloop.core.metrics import Metrics
+from bidloop.core.money import round_down_to_currency_unit
 from bidloop.core.snapshot import Snapshot
 from bidloop.graph.context import RunContext
 from bidloop.graph.state import RunState
 from bidloop.guardrails import FilterContext, evaluate, gate, history_from_ledger, issued_by_this_process
 from bidloop.guardrails.approvals import approval_feedback, create_pending, list_approvals
-from bidloop.guardrails.audit import append_many
+from bidloop.guardrails.audit import append_many, show
 from bidloop.guardrails.kill_switch import writes_paused
 from bidloop.policies.reward import score_period
 
@@ -244,6 +245,8 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
     ledger = {w.action_id: w for w in ctx.store.writes_of(run_id)}
     final = {aid: w for aid, w in ledger.items() if w.status != "intent"}
+    # A process killed between a batch's outcomes and its audit records leaves writes unaudited.
+    audited = _audited_writes(ctx, run_id) if final else set()
     for aid, w in final.items():
         results.append(WriteResult(action_id=aid, status=WriteStatus(w.status), message=w.message, attempts=w.attempts))
     decisions = [d for d in state.get("decisions", []) if d.action_id not in final]
@@ -350,10 +353,15 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 },
             }
             for r in results
-            if r.action_id not in final
+            if r.action_id not in final or r.action_id not in audited
         ],
     )
     return {"results": results, "notes": notes}
+
+
+def _audited_writes(ctx: RunContext, run_id: str) -> set[str]:
+    """Return the action ids of the run whose write already has an audit record."""
+    return {str((r.payload or {}).get("action_id")) for r in show(ctx.store, run_id, kind="write", limit=1_000_000)}
 
 
 def _decrease_first(c: Clearance) -> int:
@@ -366,44 +374,130 @@ def _decrease_first(c: Clearance) -> int:
 def _judge_again(
     state: RunState, runtime: Runtime[RunContext], decisions: list[Decision], ledger: dict[str, Any]
 ) -> tuple[list[Decision], list[WriteResult]]:
-    """Re-read the accounts, settle writes that landed before an interruption, and re-judge the rest."""
+    """Resume in a new process: settle what landed, skip what moved, and judge the rest as the first time.
+
+    Clearances never cross processes, so the filter runs again on the run's *original* batch and
+    snapshot (stored by `observe`) with the ledger history as it was (this run's own writes left out):
+    the filter is deterministic, so the decisions are those of the interrupted process and the final
+    values those of an uninterrupted run. Then each pending action is checked against a fresh read:
+
+    * an `intent` whose sent value (the ledger's copy, clipped if it was) is live: applied, not resent;
+    * an entity whose value is neither the action's old value nor its target (someone changed it
+      meanwhile): skipped and reported, never overwritten.
+    """
     ctx = runtime.context
     run_id = state["run_id"]
-    proposals = {a.action_id: a for a in state.get("proposals", [])}
-    accounts = sorted({proposals[d.action_id].entity.account_id for d in decisions if d.action_id in proposals})
-    fresh = {a: ctx.clients[a].read_snapshot(a) for a in accounts}
-    landed: list[WriteResult] = []
-    outcomes = []
-    for d in decisions:
-        w = ledger.get(d.action_id)
-        action = proposals.get(d.action_id)
-        if w is None or action is None or action.entity.account_id not in fresh:
-            continue
-        entity = next((e for e in fresh[action.entity.account_id].entities if e.ref == action.entity), None)
-        if entity is not None and _at_target(action, entity):
-            message = "already applied before the interruption (read back); not sent again"
-            landed.append(WriteResult(action_id=d.action_id, status=WriteStatus.APPLIED, message=message, attempts=0))
-            outcomes.append({"id": w.id, "status": "applied", "message": message, "attempts": w.attempts})
-    ctx.store.record_write_outcomes(outcomes)
-    settled = {r.action_id for r in landed}
-    remaining = [proposals[d.action_id] for d in decisions if d.action_id in proposals and d.action_id not in settled]
-    now = _platform_now(fresh)
-    keys = {a.entity.key for a in remaining}
+    proposals = state.get("proposals", [])
+    original = ctx.snapshots(run_id)
+    now = _platform_now(original)
+    keys = {a.entity.key for a in proposals}
     fctx = FilterContext(
         run_id=run_id,
         actor=ctx.actor,
         now=now,
         rollback_before_values=ctx.rollback_before_values,
-        **history_from_ledger(ctx.store, keys, now=now),
+        **history_from_ledger(ctx.store, keys, now=now, exclude_run_id=run_id),
     )
-    return evaluate(remaining, fresh, ctx.settings.guardrails, context=fctx), landed
+    pending_ids = {d.action_id for d in decisions}
+    rejudged = [
+        d for d in evaluate(proposals, original, ctx.settings.guardrails, context=fctx) if d.action_id in pending_ids
+    ]
+
+    accounts = sorted({d.final_action.entity.account_id for d in rejudged if d.final_action is not None})
+    fresh = {
+        a: ctx.clients[a].read_back(
+            a,
+            [
+                d.final_action.entity
+                for d in rejudged
+                if d.final_action is not None and d.final_action.entity.account_id == a
+            ],
+        )
+        for a in accounts
+    }
+    # Added keywords and negatives are not settings of their ad group: look for them in a full read.
+    uncertain_adds = {
+        d.final_action.entity.account_id
+        for d in rejudged
+        if d.final_action is not None and not _has_setting(d.final_action) and d.action_id in ledger
+    }
+    structure = {a: ctx.clients[a].read_snapshot(a) for a in sorted(uncertain_adds)}
+    settled: list[WriteResult] = []
+    outcomes = []
+    keep: list[Decision] = []
+    for d in rejudged:
+        action = d.final_action
+        if action is None:
+            keep.append(d)
+            continue
+        w = ledger.get(d.action_id)
+        sent = ACTION_ADAPTER.validate_python(w.payload) if w is not None and w.payload else action
+        entity = fresh.get(action.entity.account_id, {}).get(action.entity.key)
+        snap = structure.get(action.entity.account_id)
+        currency = original[action.entity.account_id].currency
+        landed = (entity is not None and _at_target(sent, entity, currency)) or (
+            snap is not None and _added(sent, snap)
+        )
+        if w is not None and landed:
+            message = "already applied before the interruption (read back); not sent again"
+            settled.append(WriteResult(action_id=d.action_id, status=WriteStatus.APPLIED, message=message, attempts=0))
+            outcomes.append({"id": w.id, "status": "applied", "message": message, "attempts": w.attempts})
+        elif entity is not None and _has_setting(action) and not _at_old(action, entity, currency):
+            message = "the value changed while the run was interrupted; not applied (run again to re-decide)"
+            settled.append(WriteResult(action_id=d.action_id, status=WriteStatus.SKIPPED, message=message, attempts=0))
+            if w is not None:
+                outcomes.append({"id": w.id, "status": "skipped", "message": message, "attempts": w.attempts})
+        else:
+            keep.append(d)
+    ctx.store.record_write_outcomes(outcomes)
+    return keep, settled
 
 
-def _at_target(action: Action, entity: EntityState) -> bool:
+def _added(action: Action, snap: Snapshot) -> bool:
+    """Return True if an added keyword or negative is already on the platform (per a fresh snapshot)."""
+    if isinstance(action, AddKeyword):
+        words = " ".join(action.text.casefold().split())
+        return any(
+            e.ref.kind is EntityKind.KEYWORD
+            and e.parent_id == action.entity.entity_id
+            and e.match_type is action.match_type
+            and " ".join((e.text or "").casefold().split()) == words
+            for e in snap.entities
+        )
+    if isinstance(action, AddNegativeKeyword):
+        holder = next((e for e in snap.entities if e.ref == action.entity), None)
+        return holder is not None and action.new_value in holder.negative_keywords
+    return False
+
+
+def _has_setting(action: Action) -> bool:
+    return action.kind in ("set_budget", "set_bid", "pause_creative", "enable_creative")
+
+
+def _at_old(action: Action, entity: EntityState, currency: str = "USD") -> bool:
     if action.kind == "set_budget":
-        return entity.daily_budget_micros == action.new_value
+        return _same_money(entity.daily_budget_micros, action.old_value, currency)  # type: ignore[arg-type]
     if action.kind == "set_bid":
-        return entity.cpc_bid_micros == action.new_value
+        return _same_money(entity.cpc_bid_micros, action.old_value, currency)  # type: ignore[arg-type]
+    return entity.status.value == action.old_value
+
+
+def _same_money(platform_micros: int | None, wanted_micros: int, currency: str) -> bool:
+    """Return True if the platform holds `wanted_micros` as far as its currency unit can say.
+
+    Clients round down to the currency's minimum unit at the edge (Meta cents, whole yen), so a
+    landed 1,494,000 micros reads back as 1,490,000.
+    """
+    if platform_micros is None:
+        return False
+    return platform_micros in (wanted_micros, round_down_to_currency_unit(wanted_micros, currency))
+
+
+def _at_target(action: Action, entity: EntityState, currency: str = "USD") -> bool:
+    if action.kind == "set_budget":
+        return _same_money(entity.daily_budget_micros, action.new_value, currency)  # type: ignore[arg-type]
+    if action.kind == "set_bid":
+        return _same_money(entity.cpc_bid_micros, action.new_value, currency)  # type: ignore[arg-type]
     if action.kind in ("pause_creative", "enable_creative"):
         return entity.status.value == action.new_value
     return False

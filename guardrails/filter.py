@@ -76,7 +76,12 @@ class FilterContext:
 
 
 def history_from_ledger(
-    store: Store, entity_keys: Sequence[str] | set[str], *, now: datetime, day_start: datetime | None = None
+    store: Store,
+    entity_keys: Sequence[str] | set[str],
+    *,
+    now: datetime,
+    day_start: datetime | None = None,
+    exclude_run_id: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Read the applied writes of the given entities and return the history fields of a `FilterContext`.
 
@@ -87,6 +92,7 @@ def history_from_ledger(
         entity_keys: The entities the batch touches (`EntityRef.key`).
         now: The platform clock (naive means UTC); writes are placed by their `effective_at`.
         day_start: Start of the account's day; default midnight of `now`'s date in `now`'s time zone.
+        exclude_run_id: Leave out this run's own writes (a resumed run judges its batch as it first did).
 
     Returns:
         `recent_changes` (times of applied writes in the last 24 hours), `changes_today_pct` and
@@ -112,6 +118,8 @@ def history_from_ledger(
                 WriteRow.entity_key.in_(keys[i : i + 2_000]),
                 WriteRow.effective_at >= since.astimezone(UTC),  # stored in UTC (SQLite keeps no offset)
             )
+            if exclude_run_id is not None:
+                q = q.where(WriteRow.run_id != exclude_run_id)
             for key, at, before, after in s.execute(q):
                 moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at
                 if moment < since:

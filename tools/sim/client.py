@@ -87,6 +87,8 @@ class SimClient:
         budgets = view.budget_micros.tolist()
         bids = view.bid_micros.tolist()
         enabled = view.enabled.tolist()
+        negatives = self.market.negatives_by_entity()
+        indices = view.indices.tolist()
         states: list[EntityState] = []
         for i, kind in enumerate(view.kinds):
             ref = EntityRef.model_construct(platform=platform, account_id=account_id, kind=kind, entity_id=view.ids[i])
@@ -106,6 +108,7 @@ class SimClient:
                 "today": today[i],
                 "trailing_7d": trailing[i],
                 "daily_history": history_rows.get(i, []),
+                "negative_keywords": negatives.get(indices[i], []),
             }
             states.append(EntityState.model_construct(**fields))
         return states

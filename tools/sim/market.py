@@ -1169,6 +1169,13 @@ class SimMarket:
             return np.asarray([index], dtype=np.int64)
         return np.flatnonzero((e["kind"] == _K_AD_GROUP) & (e["campaign"] == index))
 
+    def negatives_by_entity(self) -> dict[int, list[str]]:
+        """Return entity index -> its negative keywords as `-[match] text`, in the order they were added."""
+        out: dict[int, list[str]] = {}
+        for n in self._negatives:
+            out.setdefault(int(n["scope"]), []).append(f"-[{n['match_type']}] {n['text']}")
+        return out
+
     def _add_negative(
         self, action: AddNegativeKeyword, index: int, platform: Platform, validate_only: bool
     ) -> WriteResult:
