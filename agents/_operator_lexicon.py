@@ -21,6 +21,7 @@ __all__ = [
     "Token",
     "correct_typos",
     "find_entities",
+    "named_negatives",
     "quoted_terms",
     "tokenize",
 ]
@@ -187,6 +188,14 @@ INTENT_VOCABULARY: frozenset[str] = frozenset(
         "safety",
         "approve",
         "approved",
+        "reject",
+        "rejected",
+        "cooldown",
+        "threshold",
+        "settings",
+        "config",
+        "maximum",
+        "turn",
         "live",
         "mode",
         "shadow",
@@ -378,6 +387,36 @@ def quoted_terms(text: str) -> list[str]:
     """Return the phrases the operator put in quotes ('free', "cheap shoes"), lower case, in order."""
     norm = unicodedata.normalize("NFKC", text).replace("\u2018", "'").replace("\u201c", '"')
     return [m.group(1).strip().lower() for m in _QUOTED_RE.finditer(norm) if m.group(1).strip()]
+
+
+_NAMED_NEGATIVE_RES = (
+    re.compile(
+        r"\b(?:add|put|make|set|mark|list|use|include)\s+(?:the\s+)?(?:(?:word|term|phrase|keyword|query)s?\s+)?"
+        r"(?P<terms>[a-z0-9][a-z0-9 ,]{0,60}?)\s+as\s+(?:an?\s+)?(?:new\s+)?(?:(?:phrase|exact|broad)(?:\s+match)?\s+)?"
+        r"negat"
+    ),
+    re.compile(r"\b(?:negate|exclude|block)\s+(?:the\s+)?(?:word|term)\s+(?P<terms>[a-z0-9]+)\b"),
+)
+_NOT_A_TERM = frozenset(
+    {"it", "them", "that", "this", "those", "these", "all", "everything", "more", "some", "any", "they", "one", "ones"}
+)
+
+
+def named_negatives(text: str) -> list[str]:
+    """Return the words an operator asked to negate without quotes ("add free as a negative keyword"), in order.
+
+    Only two shapes are read, so that ordinary words are never taken for terms: "add X (and Y) as a negative"
+    and "negate/exclude/block the word X". Pronouns ("add them as negatives") give nothing.
+    """
+    norm = normalize(text)
+    found: list[str] = []
+    for pattern in _NAMED_NEGATIVE_RES:
+        for m in pattern.finditer(norm):
+            for part in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", m.group("terms")):
+                term = " ".join(part.split())
+                if term and term not in _NOT_A_TERM and term not in found:
+                    found.append(term)
+    return found
 
 
 def _osa_distance(a: str, b: str, limit: int) -> int:
@@ -778,6 +817,41 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
+def _announced_kind(tokens: list[Token], span: tuple[int, int]) -> EntityKind | None:
+    """Return the kind named by a kind word right after or right before a span of tokens, else None."""
+    after = _kind_word_at(tokens, span[1])
+    if after is not None:
+        return after[0]
+    for width in (2, 1):
+        before = _kind_word_at(tokens, span[0] - width) if span[0] >= width else None
+        if before is not None and before[1] == width:
+            return before[0]
+    return None
+
+
+def _prefer_announced_kind(tokens: list[Token], candidates: list[_NameCandidate]) -> list[_NameCandidate]:
+    """Drop name candidates of another kind than the kind word next to them ("the summer sale campaign").
+
+    A candidate is dropped only when an overlapping candidate has the announced kind, so a loose kind word
+    never loses a match.
+    """
+    kept: list[_NameCandidate] = []
+    for cand in candidates:
+        announced = _announced_kind(tokens, cand.span)
+        if (
+            announced is not None
+            and cand.state.ref.kind is not announced
+            and any(
+                other.state.ref.kind is announced and _overlaps(other.span, cand.span)
+                for other in candidates
+                if other is not cand
+            )
+        ):
+            continue
+        kept.append(cand)
+    return kept
+
+
 def find_entities(
     tokens: list[Token],
     text: str,
@@ -802,6 +876,7 @@ def find_entities(
         candidates = _name_candidates(tokens, catalog, platforms or set(), blocked)
         if not candidates and platforms:
             candidates = _name_candidates(tokens, catalog, set(), blocked)
+        candidates = _prefer_announced_kind(tokens, candidates)
         # Strongest first: full-name matches, then more of the name matched, then longer spans.
         candidates.sort(key=lambda c: (-c.fraction, -c.matched, c.span[0]))
         taken: list[tuple[int, int]] = []

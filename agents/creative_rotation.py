@@ -5,14 +5,17 @@ against its own best three-day CTR in its history, with at least `fatigue_min_im
 window (so noise on small numbers is not mistaken for fatigue). It is paused only if its ad group
 keeps another enabled creative, and the rested creative of the ad group that has been paused longest
 (at least `rest_days_before_reenable` days without impressions) is enabled in its place.
+
+With `Steering.focus_entity_ids` (an operator named ad sets, campaigns or creatives), only creatives in or
+under the named entities are paused or enabled; their ad groups' other creatives still count as running.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from bidloop.core.agent_context import AgentContext
 from bidloop.core.actions import Action, AgentName, EnableCreative, PauseCreative
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.entities import EntityKind, EntityState, Status
 from bidloop.core.metrics import Metrics
 from bidloop.core.snapshot import Snapshot
@@ -66,21 +69,36 @@ def propose_creative_actions(snapshot: Snapshot, ctx: AgentContext) -> list[Acti
     if not ctx.allows(AGENT.value):
         return []
     tuning = ctx.tuning
+    focus = ctx.steering.focus_entity_ids
+    ad_groups = snapshot.by_id(EntityKind.AD_GROUP)
     by_group: dict[str, list[EntityState]] = defaultdict(list)
     for creative in snapshot.of_kind(EntityKind.CREATIVE):
         if creative.parent_id:
             by_group[creative.parent_id].append(creative)
+
+    def in_focus(creative: EntityState) -> bool:
+        if not focus:
+            return True
+        group = ad_groups.get(creative.parent_id or "")
+        scope = {creative.ref.entity_id, creative.parent_id, creative.campaign_id}
+        if group is not None:
+            scope |= {group.parent_id, group.campaign_id}
+        return bool(focus & scope)
 
     actions: list[Action] = []
     for group_id in sorted(by_group):
         creatives = sorted(by_group[group_id], key=lambda c: c.ref.entity_id)
         enabled = [c for c in creatives if c.status is Status.ENABLED]
         rested = sorted(
-            (c for c in creatives if c.status is Status.PAUSED and _rested_days(c) >= tuning.rest_days_before_reenable),
+            (
+                c
+                for c in creatives
+                if c.status is Status.PAUSED and _rested_days(c) >= tuning.rest_days_before_reenable and in_focus(c)
+            ),
             key=lambda c: (-_rested_days(c), c.ref.entity_id),
         )
         fatigued = []
-        for c in enabled:
+        for c in (c for c in enabled if in_focus(c)):
             drop = fatigue_drop_pct(c, tuning.fatigue_min_impressions)
             if drop is not None and drop >= tuning.fatigue_drop_pct:
                 fatigued.append((drop, c))

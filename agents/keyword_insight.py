@@ -9,6 +9,11 @@ Proposals:
 * `AddKeyword` (exact) for a search term with at least `promote_min_conversions` conversions and a
   ROAS of `roas_target x promote_roas_factor` or better that is not yet an exact keyword of its ad group;
   its starting bid is the bid of the keyword that matched it.
+
+An operator prompt narrows this (`Steering`): with `negative_terms` ("add 'free' as a negative keyword")
+the agent proposes exactly those words as phrase negatives, on each ad group with a search term that
+contains them, and nothing else; with `focus_entity_ids` it looks only at search terms in and under the
+named campaigns, ad groups or keywords.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from bidloop.core.agent_context import AgentContext
 from bidloop.core.actions import Action, AddKeyword, AddNegativeKeyword, AgentName
+from bidloop.core.agent_context import AgentContext
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, MatchType, Status
 from bidloop.core.metrics import Metrics
 from bidloop.core.money import format_money
@@ -76,11 +81,18 @@ def propose_keyword_actions(snapshot: Snapshot, ctx: AgentContext) -> list[Actio
         if kw.parent_id and kw.text and kw.match_type is MatchType.EXACT and kw.status is not Status.REMOVED:
             existing_exact[kw.parent_id].add(kw.text.lower())
 
+    focus = ctx.steering.focus_entity_ids
     by_group: dict[str, list[EntityState]] = defaultdict(list)
     for term in terms:
         group = ad_group_of(term)
-        if group is not None and group.status is Status.ENABLED:
-            by_group[group.ref.entity_id].append(term)
+        if group is None or group.status is not Status.ENABLED:
+            continue
+        if focus and not focus & {term.ref.entity_id, term.parent_id, *_group_scope(group)}:
+            continue
+        by_group[group.ref.entity_id].append(term)
+
+    if ctx.steering.negative_terms:
+        return _operator_negatives(snapshot, ctx, ad_groups, by_group)
 
     actions: list[Action] = []
     for group_id in sorted(by_group):
@@ -156,6 +168,67 @@ def propose_keyword_actions(snapshot: Snapshot, ctx: AgentContext) -> list[Actio
     return actions
 
 
+def _group_scope(group: EntityState) -> set[str | None]:
+    """Return the ids an ad group lies in or under: itself and its campaign."""
+    return {group.ref.entity_id, group.parent_id, group.campaign_id}
+
+
+def _contains_phrase(text: str, phrase: str) -> bool:
+    """Return True when `phrase` occurs in `text` as whole words ("free" in "free running shoes", not "freedom")."""
+    return f" {phrase} " in f" {' '.join(text.lower().split())} "
+
+
+def _operator_negatives(
+    snapshot: Snapshot,
+    ctx: AgentContext,
+    ad_groups: dict[str, EntityState],
+    by_group: dict[str, list[EntityState]],
+) -> list[Action]:
+    """Propose the operator's negative terms as phrase negatives where a search term contains them, nothing else.
+
+    Returns:
+        One `AddNegativeKeyword` (phrase) per ad group and term, in a stable order (ad group, then term).
+        Empty when no search term in scope contains any of the terms: nothing unrelated is proposed instead.
+    """
+    # A keyword holds at most 80 characters; longer "terms" cannot be negatives and are not proposed.
+    phrases = sorted({p for t in ctx.steering.negative_terms if 0 < len(p := " ".join(t.lower().split())) <= 80})
+    actions: list[Action] = []
+    for group_id in sorted(by_group):
+        group = ad_groups[group_id]
+        for phrase in phrases:
+            matched = sorted(
+                {(t.text or "").lower() for t in by_group[group_id] if _contains_phrase(t.text or "", phrase)}
+            )
+            if not matched:
+                continue
+            window = Metrics()
+            for term in by_group[group_id]:
+                if (term.text or "").lower() in matched:
+                    window = window + _window(term)
+            shown = ", ".join(f"'{m}'" for m in matched[:3]) + (
+                f" and {len(matched) - 3} more" if len(matched) > 3 else ""
+            )
+            converted = (
+                f"; note they converted {window.conversions:.1f} times "
+                f"({format_money(window.conversion_value_micros, snapshot.currency)}), which this negative will stop"
+                if round(window.conversions, 1) > 0
+                else " with no conversion"
+            )
+            actions.append(
+                _negative(
+                    ctx,
+                    group,
+                    phrase,
+                    MatchType.PHRASE,
+                    f"the operator asked to add '{phrase}' as a negative keyword; it appears in {len(matched)} "
+                    f"search term(s) of this ad group ({shown}) that spent "
+                    f"{format_money(window.cost_micros, snapshot.currency)} in 8 days{converted}",
+                    expected_effect=f"stops spend on search terms containing '{phrase}' in this ad group",
+                )
+            )
+    return actions
+
+
 def _is_promotable(
     term: EntityState, m: Metrics, group_id: str, existing_exact: dict[str, set[str]], ctx: AgentContext
 ) -> bool:
@@ -167,7 +240,14 @@ def _is_promotable(
     )
 
 
-def _negative(ctx: AgentContext, group: EntityState, text: str, match: MatchType, reason: str) -> AddNegativeKeyword:
+def _negative(
+    ctx: AgentContext,
+    group: EntityState,
+    text: str,
+    match: MatchType,
+    reason: str,
+    expected_effect: str = "stops spend on queries that do not convert",
+) -> AddNegativeKeyword:
     return AddNegativeKeyword(
         action_id=ctx.next_action_id(AGENT.value),
         entity=EntityRef(
@@ -180,5 +260,5 @@ def _negative(ctx: AgentContext, group: EntityState, text: str, match: MatchType
         reason=reason,
         text=text,
         match_type=match,
-        expected_effect="stops spend on queries that do not convert",
+        expected_effect=expected_effect,
     )

@@ -36,6 +36,7 @@ from bidloop.agents._operator_lexicon import (
     Token,
     correct_typos,
     find_entities,
+    named_negatives,
     normalize,
     quoted_terms,
     tokenize,
@@ -50,7 +51,10 @@ __all__ = [
     "IntentKind",
     "OperatorIntent",
     "parse_prompt",
+    "plain_words",
+    "prompt_terms",
     "screen_prompt",
+    "terms_are_not_entities",
 ]
 
 MAX_PROMPT_CHARS = 4000
@@ -118,7 +122,8 @@ class OperatorIntent(BaseModel):
         only_where_effective: Act only where it pays ("where it moves the needle", "where ROAS is above
             target"): the agents keep to entities above the ROAS target.
         time_scope: The period the prompt names ("today", "last 7 days", "this morning"), as written.
-        quoted_terms: Phrases in quotes ('free', 'cheap'): candidate negative keywords or search terms.
+        quoted_terms: Phrases in quotes ('free', 'cheap'): candidate negative keywords or search terms. With
+            `add_negatives` and no quotes, the words named in "add free as a negative keyword" (see `prompt_terms`).
         clarifying_question: Set with `unclear`: what to ask the operator.
         refusal_reason: Set with `refused`: why, and where the operator can make the change instead.
         parser: Who produced the intent: the deterministic rules, the LLM, or the rules after the LLM failed.
@@ -177,10 +182,25 @@ CAPABILITIES = (
 
 # -- safety screen --------------------------------------------------------------------------------
 
-_LIMIT_NOUNS = (
-    r"guardrails?|limits?|caps?|ceiling|floor|max change(?: %)?|filter|safety(?: filter| checks?)?|safeguards?"
-    r"|restrictions?|constraints?|approvals?(?: step)?|checks?"
+_MAX_CHANGE = (
+    r"max(?:imum)?(?: daily| hourly| per run)?(?: budget| bid| cpc| spend)?"
+    r" (?:change|increase|decrease|shift|step|move|delta|swing|raise|cut|drop)s?(?: %)?"
 )
+"""A cap on the size of a change ("max budget change", "max_change_pct"), unlike a bid ("max cpc")."""
+_LIMIT_NOUNS = (
+    r"guardrails?|limits?|caps?|ceilings?|floors?|filter|safety(?: filter| checks?)?|safeguards?"
+    r"|restrictions?|constraints?|approvals?(?: step| threshold| limit)?|checks?|cooldowns?|cool downs?"
+    rf"|{_MAX_CHANGE}|approval threshold|threshold for approvals?|changes per (?:hour|run|day)|rate limits?"
+    r"|freeze windows?|protected (?:list|entities|entity ids|ids)|banned terms"
+)
+_SETTING_NOUNS = rf"{_LIMIT_NOUNS}|settings?|config(?:uration)?|bidloop yaml|yaml"
+"""What `change_limits` guards: the limits, and the settings file they live in."""
+_LIMIT_VALUE = re.compile(
+    rf"\b(?:{_MAX_CHANGE}|cooldowns?|cool downs?|(?:bid|budget|cpc|spend) (?:ceilings?|floors?|caps?)"
+    r"|approval threshold|changes per (?:hour|run|day))(?: (?:to|=|at|of|is|be|should be|from \S+(?: %)? to))?"
+    r" (?:\$ )?\d"
+)
+"""A limit given a value ("make the max change 50 %", "cooldown = 0"): the operator sets limits in bidloop.yaml."""
 _CREDENTIAL_RE = re.compile(
     r"\b(?:(?:api|openai|secret|access|private|developer|refresh|auth|bearer|client|service account)"
     r" (?:keys?|tokens?|secrets?|ids?)|credentials?|passwords?|secrets?|tokens?|api keys?|apikeys?)\b"
@@ -188,6 +208,15 @@ _CREDENTIAL_RE = re.compile(
 _REVEAL_RE = re.compile(
     r"\b(?:show|print|reveal|dump|display|tell|give|send|list|read|paste|share|expose|export|leak|output|echo|"
     r"cat|what|where|copy|email)\b"
+)
+
+_LIMITS_LIVE_IN_YAML = (
+    "prompts cannot change limits or settings (max change, caps, floors, ceilings, cooldowns, approval "
+    "thresholds); they live in bidloop.yaml, where an operator changes them under `guardrails:`"
+)
+_APPROVALS_BY_A_PERSON = (
+    "a prompt cannot approve or reject pending actions; a person does that with `bidloop approvals approve ID` "
+    "or `bidloop approvals reject ID --reason ...` (`bidloop approvals list` shows them)"
 )
 
 _REFUSALS: list[tuple[str, re.Pattern[str], str]] = [
@@ -206,19 +235,23 @@ _REFUSALS: list[tuple[str, re.Pattern[str], str]] = [
         "change_limits",
         re.compile(
             r"\b(?:raise|increase|change|set|update|bump|lift|loosen|relax|double|edit|modify|up|remove|drop|"
-            rf"delete|lower|reset)\b(?: \S+){{0,3}} (?:the )?(?:{_LIMIT_NOUNS})\b"
+            r"delete|lower|reset|shorten|lengthen|extend|widen|adjust|tweak|zero|unset|turn up|turn down)\b"
+            rf"(?: \S+){{0,3}} (?:the )?(?:{_SETTING_NOUNS})\b"
+            rf"|\b(?:cut|reduce|decrease|make|put|get rid of)(?: the| our| my| this| that)? (?:{_SETTING_NOUNS})\b"
         ),
-        "prompts cannot change guardrail limits (max change, caps, floors, ceilings); an operator changes "
-        "them under `guardrails:` in bidloop.yaml",
+        _LIMITS_LIVE_IN_YAML,
     ),
     (
         "bypass_guardrails",
         re.compile(
             r"\b(?:bypass|override|disable|skip|circumvent|deactivate|suspend|without|avoid|ignore|turn off|"
             rf"switch off|get around|no)\b(?: \S+){{0,2}} (?:the )?(?:{_LIMIT_NOUNS})\b"
+            rf"|\b(?:turn|switch|shut|take)(?: \S+){{0,2}} (?:the )?(?:{_LIMIT_NOUNS}) off\b"
+            r"|\b(?:apply|force|execute)\b(?: \S+){0,3} (?:blocked|rejected)\b|\bunblock\w*"
         ),
         "every action passes the safe-action filter and its approvals, whoever asks; a prompt cannot "
-        "skip or switch them off",
+        "skip or switch them off (limits live in bidloop.yaml; a person approves with `bidloop approvals "
+        "approve ID`)",
     ),
     (
         "self_approval",
@@ -227,7 +260,7 @@ _REFUSALS: list[tuple[str, re.Pattern[str], str]] = [
             r"|\bself ?approv\w*|\b(?:mark|set|treat|consider)\b(?: \S+){0,4} (?:as )?approved\b"
             r"|\bpermission to approve\b|\bapprove (?:everything|all)(?: \S+){0,3} (?:you|yourself)\b"
         ),
-        "bidloop never approves its own actions; a person approves them with `bidloop approve` or in chat",
+        "bidloop never approves its own actions; a person approves each one with `bidloop approvals approve ID`",
     ),
     (
         "switch_mode",
@@ -245,15 +278,50 @@ _REFUSALS: list[tuple[str, re.Pattern[str], str]] = [
 ]
 _LIVE_MODE_QUESTION = re.compile(r"\b(?:are|is|am) (?:we|it|bidloop|i)\b")
 
+_APPROVE_VERBS = r"approve|reject|greenlight|green light|rubber stamp|disapprove|veto"
+"""Verbs that decide a pending action whatever their object ("approve 117", "reject them")."""
+_DECIDE_VERBS = (
+    r"accept|deny|decline|confirm|clear|sign off(?: on)?|release|process|cancel|dismiss|flush|empty|"
+    r"resolve|handle|action|grant|go ahead with|proceed with|wave through|let through|push through"
+)
+"""Verbs that decide pending actions when their object is the approval queue ("clear the pending ones")."""
+_PENDING_OBJECTS = r"pending|approvals?|queued|queue|waiting|awaiting|held|on hold|outstanding"
+_APPROVAL_OBJECTS = r"approvals?|approval queue|queued|awaiting approval|waiting for approval|held|on hold"
+_DECIDE_PENDING = re.compile(
+    rf"\b(?:{_APPROVE_VERBS})\b"
+    rf"|\b(?:{_DECIDE_VERBS})\b(?: \S+){{0,4}} (?:{_PENDING_OBJECTS})\b"
+    rf"|\b(?:apply|execute|run through|send)\b(?: \S+){{0,4}} (?:{_APPROVAL_OBJECTS})\b"
+    r"|\b(?:give|grant)(?: the| my| your)? approvals?\b"
+)
+_NOT_DECIDING = re.compile(
+    # The operator speaks of approving themselves ("I'll approve them later", "should I approve 117?") or
+    # says not to ("don't approve anything"): no request to bidloop. "I approve all" still asks bidloop.
+    rf"\b(?:i|we|me|us)\b(?: \S+){{0,3}} (?:{_APPROVE_VERBS}|{_DECIDE_VERBS})\b"
+    rf"|\b(?:don t|do not|dont|never|not|no need to)\b(?: \S+){{0,2}} (?:{_APPROVE_VERBS}|{_DECIDE_VERBS})\b"
+)
+_DECLARED_DECISION = re.compile(
+    r"(?<!should )(?<!shall )(?<!can )(?<!could )(?<!do )(?<!would )(?<!must )(?<!may )(?<!will )(?<!if )"
+    rf"\b(?:i|we)(?: hereby| now| do| officially)? (?:{_APPROVE_VERBS})\b"
+)
 
-def _screen_words(words: list[str], raw: str) -> tuple[str, str] | None:
-    """Return (code, reason) when the prompt asks for something a prompt may never do, else None."""
+
+def _decides_pending_actions(words: list[str], raw: str) -> bool:
+    """Return True when the prompt asks bidloop to approve or reject pending actions (a person's job)."""
+    joined = " ".join(words)
+    if not _DECIDE_PENDING.search(joined) or _is_question(words, raw):
+        return False
+    return not _NOT_DECIDING.search(joined) or bool(_DECLARED_DECISION.search(joined))
+
+
+def _screen_words(words: list[str], raw: str) -> list[tuple[str, str]]:
+    """Return every (code, reason) the prompt trips: what it asks that a prompt may never do (empty if none)."""
     joined = " ".join(words)
     raw_lower = normalize(raw).strip()
+    found: list[tuple[str, str]] = []
     if re.match(r"^\W*(?:system|admin|developer|assistant)\s*[:>\]]", raw_lower) or re.search(
         r"[\[<](?:system|admin)[\]>]|\n\s*system\s*:", raw_lower
     ):
-        return "prompt_injection", _REFUSALS[0][2]
+        found.append(("prompt_injection", _REFUSALS[0][2]))
     for code, pattern, reason in _REFUSALS:
         if pattern.search(joined):
             if (
@@ -262,16 +330,23 @@ def _screen_words(words: list[str], raw: str) -> tuple[str, str] | None:
                 and not re.search(r"\b(?:switch|turn|go|disable|change|flip)\b", joined)
             ):
                 continue
-            return code, reason
+            found.append((code, reason))
+    if _LIMIT_VALUE.search(joined) and not _is_question(words, raw):
+        found.append(("change_limits", _LIMITS_LIVE_IN_YAML))
+    if _decides_pending_actions(words, raw):
+        found.append(("approve_actions", _APPROVALS_BY_A_PERSON))
     if _CREDENTIAL_RE.search(joined) and _REVEAL_RE.search(joined):
-        return "reveal_credentials", (
-            "bidloop never reveals credentials, tokens or keys in a prompt's answer; they stay in the "
-            "environment or the secret store"
+        found.append(
+            (
+                "reveal_credentials",
+                "bidloop never reveals credentials, tokens or keys in a prompt's answer; they stay in the "
+                "environment or the secret store",
+            )
         )
     absurd = _absurd_value(words)
     if absurd is not None:
-        return "absurd_value", absurd
-    return None
+        found.append(("absurd_value", absurd))
+    return list(dict.fromkeys(found))
 
 
 _NUMBER_RE = re.compile(r"^\d+(?:[.,]\d+)*$")
@@ -330,18 +405,20 @@ def screen_prompt(text: str) -> OperatorIntent | None:
     """Return a refusal when `text` asks for something no prompt may do, else None.
 
     The screen runs before any parsing, deterministic or LLM, so a model cannot be talked past it.
-    It refuses prompts that try to change limits, bypass guardrails or approvals, approve bidloop's own
-    actions, switch modes, reveal credentials, inject instructions, or set absurd values.
+    It refuses prompts that try to change limits or settings, bypass guardrails or approvals, approve or
+    reject pending actions (bidloop's own or any), switch modes, reveal credentials, inject instructions, or
+    set absurd values. The reason names every rule the prompt trips, and where the operator can do it
+    instead (bidloop.yaml for limits, `bidloop approvals approve ID` for approvals).
     """
     tokens, _ = correct_typos(tokenize(text[:MAX_PROMPT_CHARS]))
     found = _screen_words([t.text for t in tokens], text[:MAX_PROMPT_CHARS])
-    if found is None:
+    if not found:
         return None
-    code, reason = found
+    reasons = list(dict.fromkeys(reason for _, reason in found))
     return OperatorIntent(
         intents=[IntentKind.REFUSED],
-        refusal_reason=f"Refused: {reason}.",
-        notes=[f"refusal:{code}"],
+        refusal_reason="Refused: " + "; also, ".join(reasons) + ".",
+        notes=[f"refusal:{code}" for code in dict.fromkeys(code for code, _ in found)],
     )
 
 
@@ -470,7 +547,7 @@ _REPORT_WEAK = re.compile(
     r"sales|clicks|impressions|cpa|acos|results|how|bids?|budgets?|guardrails?|filter|changes?|actions?)\b"
 )
 _STATUS = re.compile(
-    r"\b(?:status|pending|approvals?|last run|the run|scheduled run|run finish|run still|\d+ (?:am|pm) run|"
+    r"\b(?:status|pending|approvals?|approve|last run|the run|scheduled run|run finish|run still|\d+ (?:am|pm) run|"
     r"policy|limits|mode|dry run|live|kill switch|running right now)\b"
 )
 _WHAT_IF = re.compile(
@@ -691,6 +768,41 @@ def _follow_up(
     )
 
 
+def plain_words(text: str | None) -> str:
+    """Return `text` as its normalized words joined by spaces (no typo correction), to compare names and terms."""
+    return " ".join(t.text for t in tokenize(text or ""))
+
+
+def prompt_terms(text: str, intents: list[IntentKind], notes: list[str] | None = None) -> list[str]:
+    """Return the prompt's quoted phrases; for `add_negatives` without quotes, the words it names to negate.
+
+    Args:
+        text: The prompt.
+        intents: How it was read (the unquoted form is only looked for with `add_negatives`).
+        notes: Receives a note when unquoted words were taken as the terms.
+    """
+    terms = quoted_terms(text)
+    if terms or IntentKind.ADD_NEGATIVES not in intents:
+        return terms
+    terms = named_negatives(text)
+    if terms and notes is not None:
+        notes.append("read " + ", ".join(repr(t) for t in terms) + " as the negative keyword(s) to add")
+    return terms
+
+
+def terms_are_not_entities(entities: list[EntityMention], terms: list[str], notes: list[str]) -> list[EntityMention]:
+    """Return the entity mentions that are not one of the terms to negate; drop the notes about those terms.
+
+    In "add 'free' as a negative keyword" the word is a term, even if a creative is called "Free Shipping":
+    a mention written exactly as a term is dropped unless it spells out the entity's whole name (then the
+    quote names the entity, and `graph.chat` leaves it out of the terms instead).
+    """
+    wanted = {plain_words(t) for t in terms}
+    kept = [e for e in entities if plain_words(e.text) not in wanted or plain_words(e.text) == plain_words(e.name)]
+    notes[:] = [n for n in notes if not any(n.startswith(f"{t!r} could be any of") for t in terms)]
+    return kept
+
+
 def parse_prompt(
     text: str,
     *,
@@ -806,6 +918,12 @@ def parse_prompt(
     sized = {IntentKind.REBALANCE_BUDGET, IntentKind.RAISE_BIDS, IntentKind.LOWER_BIDS}
     magnitude = _magnitude(masked) if sized & set(intents) else None
     time_match = _TIME_SCOPE.search(normalize(text))
+    terms = prompt_terms(text, intents, notes)
+    if IntentKind.ADD_NEGATIVES in intents and terms:
+        kept = terms_are_not_entities(entities, terms, notes)
+        if len(kept) != len(entities):
+            entities = kept
+            platforms = _platforms(tokens, entities)
     current = OperatorIntent(
         intents=intents or [IntentKind.UNCLEAR],
         platforms=platforms,
@@ -814,7 +932,7 @@ def parse_prompt(
         magnitude_pct=magnitude,
         only_where_effective=bool(_EFFECTIVE.search(joined)) and bool(intents),
         time_scope=time_match.group(0) if time_match else None,
-        quoted_terms=quoted_terms(text),
+        quoted_terms=terms,
         clarifying_question=None if intents else "?",
         notes=notes,
     )

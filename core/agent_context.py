@@ -50,12 +50,17 @@ class Steering(BaseModel):
     platforms: frozenset[str] | None = None
     """The platforms the run touches (None = every configured account)."""
     focus_entity_ids: frozenset[str] = frozenset()
-    """Entities the operator named (e.g. ad sets 117 and 124): they receive budget first."""
+    """Entities the operator named (e.g. ad sets 117 and 124), by platform id. The bid shifter gives them budget
+    first; keyword insight and creative rotation act only in and under them (none in an account that has none)."""
     bid_direction: str | None = None
     """`up`, `down` or None (both)."""
     bid_step_pct: float | None = None
     only_where_effective: bool = False
     """Lift bids only where ROAS is above target ("where it moves the needle")."""
+    negative_terms: frozenset[str] = frozenset()
+    """Words or phrases the operator asked to add as negative keywords ("add 'free' as a negative"), lower case.
+    When set, keyword insight proposes exactly these (phrase match, on the ad groups whose search terms contain
+    them) and nothing else: no mined negatives, no promotions."""
 
 
 @dataclass

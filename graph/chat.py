@@ -37,6 +37,7 @@ from bidloop.agents.operator_intent import (
     IntentKind,
     OperatorIntent,
     parse_prompt,
+    plain_words,
     screen_prompt,
 )
 from bidloop.agents.reporting import ActionLine, RunReport, build_report
@@ -211,7 +212,9 @@ def intent_to_steering(intent: OperatorIntent) -> Steering:
     * `raise_bids` / `lower_bids`: the bid shifter changes bids in that direction, by `magnitude_pct` when
       given; with `only_where_effective` it lifts only where ROAS beats the target.
     * `pause_creatives` / `rotate_creatives`: creative rotation only.
-    * `add_negatives`: keyword insight only.
+    * `add_negatives`: keyword insight only. With terms in the prompt ("add 'free' as a negative keyword"),
+      exactly those terms (`negative_terms`) and nothing else; quoted entity names are not terms.
+    * Named entities narrow keyword insight and creative rotation to what lies in or under them.
     * Anything else (report, status, what-if alone, rollback, pause-all, unclear, refused): no agent proposes.
 
     Nothing in the steering can widen a limit: the guardrails judge whatever the agents propose.
@@ -230,6 +233,7 @@ def intent_to_steering(intent: OperatorIntent) -> Steering:
     if bid_changes and not kinds >= _BID_INTENTS:
         bid_direction = "up" if IntentKind.RAISE_BIDS in kinds else "down"
     return Steering(
+        negative_terms=_negative_terms(intent),
         agents=frozenset(agents),
         budget_shifts=budget_shifts,
         bid_changes=bid_changes,
@@ -239,6 +243,15 @@ def intent_to_steering(intent: OperatorIntent) -> Steering:
         bid_step_pct=intent.magnitude_pct if bid_changes else None,
         only_where_effective=intent.only_where_effective,
     )
+
+
+def _negative_terms(intent: OperatorIntent) -> frozenset[str]:
+    """Return the terms an `add_negatives` prompt names, lower case, less any that name an entity of the prompt."""
+    if IntentKind.ADD_NEGATIVES not in intent.intents:
+        return frozenset()
+    names = {plain_words(n) for e in intent.entities for n in (e.name, e.text) if n}
+    terms = {" ".join(t.lower().split()) for t in intent.quoted_terms}
+    return frozenset(t for t in terms if plain_words(t) and plain_words(t) not in names)
 
 
 def _tuning_for(intent: OperatorIntent, settings: Settings) -> AgentTuning:
@@ -646,6 +659,14 @@ def _describe_intent(intent: OperatorIntent) -> str:
         IntentKind.ADD_NEGATIVES: "add negative keywords",
     }
     asked = [words[k] for k in intent.intents if k in words]
+    terms = _negative_terms(intent)
+    if terms:
+        asked = [
+            f"add {', '.join(repr(t) for t in sorted(terms))} as negative keyword{'s' if len(terms) > 1 else ''}"
+            if a == "add negative keywords"
+            else a
+            for a in asked
+        ]
     text = " and ".join(asked) or "plan changes"
     if intent.magnitude_pct:
         text += f" by {intent.magnitude_pct:g} %"
@@ -661,6 +682,9 @@ def _describe_intent(intent: OperatorIntent) -> str:
 
 def _plan_summary(intent: OperatorIntent, report: RunReport, plan: list[PlanLine], live: bool, what_if: bool) -> str:
     head = ("What-if: " if what_if else "") + f"I read this as: {_describe_intent(intent)}."
+    unmatched = _unmatched_terms_sentence(intent, plan)
+    if unmatched:
+        head += " " + unmatched
     if not plan:
         return f"{head} The agents found nothing worth changing within that scope" + (
             " (nothing was written)." if not live else "."
@@ -693,6 +717,27 @@ def _plan_summary(intent: OperatorIntent, report: RunReport, plan: list[PlanLine
     else:
         parts.append("Dry run: nothing was written; apply it with `bidloop ask ... --apply` or `apply` in the chat.")
     return " ".join(parts)
+
+
+def _unmatched_terms_sentence(intent: OperatorIntent, plan: list[PlanLine]) -> str | None:
+    """Return a sentence naming the operator's negative terms that no search term in scope contains, else None."""
+    terms = _negative_terms(intent)
+    proposed = {
+        line.new_value.split("] ", 1)[-1]
+        for line in plan
+        if line.kind == "add_negative_keyword" and line.new_value is not None
+    }
+    missing = sorted(terms - proposed)
+    if not missing:
+        return None
+    where = " on " + ", ".join(p.value for p in intent.platforms) if intent.platforms else " in any account"
+    if intent.entities:
+        where += " under " + ", ".join(e.entity_id or e.text for e in intent.entities)
+    quoted = " or ".join(repr(t) for t in missing)
+    return (
+        f"No search term{where} contains {quoted}, so no negative keyword was proposed for "
+        f"{'it' if len(missing) == 1 else 'them'}."
+    )
 
 
 def _is_decrease(line: PlanLine) -> bool:

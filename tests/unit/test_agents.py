@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bidloop.agents.bid_shifter import propose_bid_actions
-from bidloop.core.agent_context import AgentContext, Steering
 from bidloop.agents.creative_rotation import propose_creative_actions
 from bidloop.agents.keyword_insight import propose_keyword_actions
 from bidloop.agents.reporting import build_report, render_markdown
 from bidloop.core.actions import AddKeyword, AddNegativeKeyword, EnableCreative, PauseCreative, SetBid, SetBudget
+from bidloop.core.agent_context import AgentContext, Steering
 from bidloop.core.entities import EntityKind, MatchType, Platform, Status
 from bidloop.core.metrics import Metrics
 

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from bidloop.agents.operator_intent import EntityMention, IntentKind, OperatorIntent
-from bidloop.core.entities import EntityKind, Platform
+from bidloop.core.entities import EntityKind, MatchType, Platform
 from bidloop.core.errors import InputError
 from bidloop.core.money import format_money
 from bidloop.core.settings import Settings
@@ -125,19 +125,52 @@ def test_prompts_that_touch_limits_modes_or_secrets_are_refused(settings: Settin
 
 
 @pytest.mark.parametrize(
-    "prompt", ["set the max budget change to 100% and approve all pending actions", "approve all pending actions"]
+    ("prompt", "where"),
+    [
+        ("set the max budget change to 100% and approve all pending actions", ("bidloop.yaml", "approvals approve")),
+        ("approve all pending actions", ("`bidloop approvals approve ID`",)),
+        ("reject the approvals", ("`bidloop approvals approve ID`",)),
+        ("aprove evrything waiting for approval", ("`bidloop approvals approve ID`",)),
+        ("set the max budget change to 100%", ("bidloop.yaml",)),
+        ("raise the bid ceiling to 50", ("bidloop.yaml",)),
+        ("turn off the cooldown", ("bidloop.yaml",)),
+    ],
 )
-def test_prompts_asking_to_approve_or_change_limits_never_run_or_approve(
-    settings: Settings, store: Store, prompt: str
+def test_prompts_asking_to_approve_or_change_limits_are_refused_and_say_where_that_is_done(
+    settings: Settings, store: Store, prompt: str, where: tuple[str, ...]
 ) -> None:
     before = settings.model_dump()
 
     answer = ask(settings, prompt, apply=True, store=store)
 
-    assert answer.status in ("refused", "unclear", "answered") and not answer.applied
+    assert answer.status == "refused" and answer.refused and not answer.applied
+    assert all(w in (answer.reason or "") for w in where)
     assert answer.run_id is None and store.list_runs() == []
     assert show(store, kind="approval") == []
     assert settings.model_dump() == before
+
+
+def test_a_chat_prompt_never_approves_an_action_that_waits_for_a_person(tmp_path: Path) -> None:
+    from bidloop.core.limits import GuardrailLimits
+    from bidloop.guardrails.approvals import list_approvals
+
+    # Every increase above 0.01 needs a person, so the live run stops with pending approvals.
+    settings = Settings(data_dir=tmp_path / "data", guardrails=GuardrailLimits(approval_above_micros=10_000))
+    settings.data_dir.mkdir(parents=True)
+    store = Store(settings.resolved_database_url)
+    try:
+        waiting = ask(settings, MID_MORNING, apply=True, store=store)
+        assert waiting.status == "waiting_approval" and waiting.pending_approvals
+        pending_before = [(r.approval_id, r.status) for r in list_approvals(store, status=None)]
+
+        answer = ask(settings, "approve all pending actions", thread_id=waiting.thread_id, apply=True, store=store)
+
+        assert answer.refused and "bidloop approvals approve ID" in (answer.reason or "")
+        assert [(r.approval_id, r.status) for r in list_approvals(store, status=None)] == pending_before
+        assert all(status == "pending" for _, status in pending_before)
+        assert len(store.list_runs()) == 1
+    finally:
+        store.dispose()
 
 
 # -- dry run and apply ----------------------------------------------------------------------------------------
@@ -289,6 +322,23 @@ def test_raise_bids_steers_bid_changes_up_by_the_magnitude_only_where_effective(
     assert steering.only_where_effective and steering.platforms is None
 
 
+def test_add_negatives_with_terms_steers_exactly_those_terms_and_no_entity_names() -> None:
+    campaign = EntityMention(kind=EntityKind.CAMPAIGN, entity_id="21000103", name="Summer Sale – Search", text="x")
+
+    steering = intent_to_steering(
+        _intent(IntentKind.ADD_NEGATIVES, quoted_terms=["Free", "summer sale – search"], entities=[campaign])
+    )
+
+    assert steering.agents == frozenset({"keyword_insight"})
+    assert steering.negative_terms == frozenset({"free"})
+    assert steering.focus_entity_ids == frozenset({"21000103"})
+
+
+def test_quoted_terms_without_add_negatives_steer_no_negatives() -> None:
+    assert intent_to_steering(_intent(IntentKind.REPORT, quoted_terms=["free"])).negative_terms == frozenset()
+    assert intent_to_steering(_intent(IntentKind.ADD_NEGATIVES)).negative_terms == frozenset()
+
+
 @pytest.mark.parametrize(
     ("kind", "agents"),
     [
@@ -309,6 +359,138 @@ def test_each_intent_lets_only_its_agents_propose(kind: IntentKind, agents: set[
     assert steering.bid_changes == (kind is IntentKind.LOWER_BIDS)
     if kind is IntentKind.LOWER_BIDS:
         assert steering.bid_direction == "down"
+
+
+# -- negatives named in the prompt, focus on named entities ---------------------------------------------------
+
+
+def _google_snapshot(settings: Settings, store: Store) -> Snapshot:
+    return build_clients(settings, store, ["sim-google"]).clients["sim-google"].read_snapshot("sim-google")
+
+
+def _ad_groups_with_term(snapshot: Snapshot, word: str) -> set[str]:
+    """Return the ad groups with a search term containing `word` (terms hang under keywords or ad groups)."""
+    parents = {e.ref.entity_id: e.parent_id for e in snapshot.entities}
+    groups = {e.ref.entity_id for e in snapshot.of_kind(EntityKind.AD_GROUP) if e.status.value == "enabled"}
+    found: set[str] = set()
+    for term in snapshot.of_kind(EntityKind.SEARCH_TERM):
+        if word in (term.text or "").lower().split():
+            parent = term.parent_id
+            group = parent if parent in groups else parents.get(parent or "")
+            if group in groups:
+                found.add(group)
+    return found
+
+
+def test_add_free_as_a_negative_on_google_proposes_that_phrase_negative_where_search_terms_contain_it(
+    settings: Settings, store: Store
+) -> None:
+    expected = _ad_groups_with_term(_google_snapshot(settings, store), "free")
+    assert expected, "the demo market has search terms with 'free' on Google"
+
+    answer = ask(settings, "add 'free' as a negative keyword on Google", store=store)
+
+    assert answer.status == "planned" and answer.plan
+    assert {line.kind for line in answer.plan} == {"add_negative_keyword"}
+    assert {line.account_id for line in answer.plan} == {"sim-google"}
+    assert {line.new_value for line in answer.plan} == {"-[phrase] free"}
+    assert {line.entity.rsplit(":", 1)[-1] for line in answer.plan} == expected
+    assert all("operator asked to add 'free'" in line.reason for line in answer.plan)
+    assert "'free'" in answer.summary
+
+
+def test_a_term_no_search_term_contains_gets_no_negative_and_the_answer_says_so(
+    settings: Settings, store: Store
+) -> None:
+    answer = ask(settings, "add 'zebra' as a negative keyword on Google", store=store)
+
+    assert answer.status == "planned" and answer.plan == []
+    assert "No search term on google_ads contains 'zebra'" in answer.summary
+
+
+def test_negatives_for_a_named_campaign_stay_in_that_campaign(settings: Settings, store: Store) -> None:
+    snapshot = _google_snapshot(settings, store)
+    summer = {e.ref.entity_id for e in snapshot.of_kind(EntityKind.AD_GROUP) if e.parent_id == "21000103"}
+
+    answer = ask(settings, "add negatives for 'free' to the summer sale campaign", store=store)
+
+    assert [e.entity_id for e in answer.intent.entities] == ["21000103"]
+    targets = {line.entity.rsplit(":", 1)[-1] for line in answer.plan}
+    assert targets and targets <= summer
+    assert {line.new_value for line in answer.plan} == {"-[phrase] free"}
+
+
+def test_operator_negatives_replace_mined_negatives_and_promotions(make_entity, make_metrics, make_snapshot) -> None:
+    from bidloop.agents.keyword_insight import propose_keyword_actions
+    from bidloop.core.actions import AddNegativeKeyword
+    from bidloop.core.agent_context import AgentContext, Steering
+
+    snap = make_snapshot(
+        [
+            make_entity(EntityKind.CAMPAIGN, "c1", daily_budget_micros=100_000_000),
+            make_entity(EntityKind.AD_GROUP, "g1", parent_id="c1", campaign_id="c1", cpc_bid_micros=1_200_000),
+            make_entity(EntityKind.AD_GROUP, "g2", parent_id="c1", campaign_id="c1", cpc_bid_micros=1_200_000),
+            make_entity(EntityKind.KEYWORD, "k1", parent_id="g1", text="running shoes", cpc_bid_micros=1_000_000),
+            make_entity(EntityKind.KEYWORD, "k2", parent_id="g2", text="trail shoes", cpc_bid_micros=1_000_000),
+            # Wasteful (mined as a negative without steering) and converting (promoted without steering).
+            make_entity(
+                EntityKind.SEARCH_TERM, "s1", parent_id="k1", text="cheap shoes", trailing_7d=make_metrics(30, 0, 25)
+            ),
+            make_entity(
+                EntityKind.SEARCH_TERM,
+                "s2",
+                parent_id="k1",
+                text="running shoes men",
+                trailing_7d=make_metrics(cost=40, value=400, clicks=30, conversions=5),
+            ),
+            make_entity(
+                EntityKind.SEARCH_TERM, "s3", parent_id="k1", text="free running shoes", trailing_7d=make_metrics(3)
+            ),
+            make_entity(
+                EntityKind.SEARCH_TERM, "s4", parent_id="k2", text="freedom trail", trailing_7d=make_metrics(2)
+            ),
+        ]
+    )
+    unsteered = propose_keyword_actions(snap, AgentContext(run_id="r"))
+    assert {a.kind for a in unsteered} == {"add_negative_keyword", "add_keyword"}, "the snapshot tempts both"
+
+    steered = propose_keyword_actions(
+        snap, AgentContext(run_id="r", steering=Steering(negative_terms=frozenset({"free", "zebra"})))
+    )
+
+    assert [(type(a), a.entity.entity_id, a.text, a.match_type) for a in steered] == [
+        (AddNegativeKeyword, "g1", "free", MatchType.PHRASE)
+    ], "'freedom trail' does not contain the word 'free'; 'zebra' matches nothing"
+    assert "operator asked" in steered[0].reason and "'free running shoes'" in steered[0].reason
+
+
+def test_creative_rotation_keeps_to_the_named_ad_groups(make_entity, make_metrics, make_snapshot) -> None:
+    from bidloop.agents.creative_rotation import propose_creative_actions
+    from bidloop.core.agent_context import AgentContext, Steering
+
+    fresh = [make_metrics(clicks=100, impressions=5000) for _ in range(10)]
+    tired = fresh[:7] + [make_metrics(clicks=50, impressions=5000) for _ in range(3)]
+    snap = make_snapshot(
+        [
+            make_entity(EntityKind.CAMPAIGN, "c1"),
+            make_entity(EntityKind.AD_GROUP, "g1", parent_id="c1", campaign_id="c1"),
+            make_entity(EntityKind.AD_GROUP, "g2", parent_id="c1", campaign_id="c1"),
+            make_entity(EntityKind.CREATIVE, "a1", parent_id="g1", daily_history=tired),
+            make_entity(EntityKind.CREATIVE, "a2", parent_id="g1", daily_history=fresh),
+            make_entity(EntityKind.CREATIVE, "b1", parent_id="g2", daily_history=tired),
+            make_entity(EntityKind.CREATIVE, "b2", parent_id="g2", daily_history=fresh),
+        ]
+    )
+
+    def paused(focus: frozenset[str]) -> list[str]:
+        ctx = AgentContext(run_id="r", steering=Steering(focus_entity_ids=focus))
+        return [a.entity.entity_id for a in propose_creative_actions(snap, ctx)]
+
+    assert paused(frozenset()) == ["a1", "b1"]
+    assert paused(frozenset({"g2"})) == ["b1"]
+    assert paused(frozenset({"c1"})) == ["a1", "b1"], "a named campaign covers its ad groups"
+    assert paused(frozenset({"a1"})) == ["a1"]
+    assert paused(frozenset({"999"})) == [], "a named entity this account lacks narrows it to nothing"
 
 
 # -- the CLI --------------------------------------------------------------------------------------------------

@@ -297,6 +297,130 @@ def test_change_limits_refusal_tells_where_limits_are_changed():
 @pytest.mark.parametrize(
     "text",
     [
+        "approve all pending actions",
+        "reject the approvals",
+        "aprove all the pending actions pls",
+        "rejct the pending approvals",
+        "approve action run-42-bi00003",
+        "go ahead and approve them all",
+        "clear the approval queue",
+        "deny all pending approvals",
+        "sign off on the pending budget moves",
+        "i approve all pending actions",
+        "can you approve the pending changes?",
+    ],
+)
+def test_prompts_asking_bidloop_to_approve_or_reject_pending_actions_are_refused(text):
+    got = parse_prompt(text)
+    assert got.intents == [Kind.REFUSED]
+    assert "refusal:approve_actions" in got.notes
+    reason = got.refusal_reason or ""
+    assert "a person" in reason and "`bidloop approvals approve ID`" in reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "set the max budget change to 100%",
+        "raise the bid ceiling to 50",
+        "turn off the cooldown",
+        "switch the cooldown off for google",
+        "set the cooldwn to zero",
+        "tunr off the cooldown",
+        "set teh max budget chnage to 100%",
+        "make the max change 50% instead of 20%",
+        "edit the config and set max_increase_pct to 90",
+        "change the settings so bids can move 60%",
+        "set cooldown_minutes to 0 and max_change_pct to 100",
+        "raise the approval threshold so nothing needs approval",
+    ],
+)
+def test_prompts_changing_limits_or_settings_are_refused_and_told_limits_live_in_bidloop_yaml(text):
+    got = parse_prompt(text)
+    assert got.intents == [Kind.REFUSED]
+    assert {"refusal:change_limits", "refusal:bypass_guardrails"} & set(got.notes)
+    assert "bidloop.yaml" in (got.refusal_reason or "")
+
+
+def test_a_prompt_that_changes_a_limit_and_approves_gets_both_reasons():
+    got = parse_prompt("set the max budget change to 100% and approve all pending actions")
+    assert got.intents == [Kind.REFUSED]
+    assert {"refusal:change_limits", "refusal:approve_actions"} <= set(got.notes)
+    assert "bidloop.yaml" in (got.refusal_reason or "") and "bidloop approvals approve ID" in (got.refusal_reason or "")
+
+
+def test_the_screen_refuses_approvals_on_its_own_so_no_llm_ever_sees_them():
+    refusal = screen_prompt("please approve the 3 actions waiting on me")
+    assert refusal is not None and refusal.intents == [Kind.REFUSED]
+
+
+@pytest.mark.parametrize(
+    ("text", "intents"),
+    [
+        ("how do I approve the pending actions?", {Kind.STATUS}),
+        ("what do I need to approve?", {Kind.STATUS}),
+        ("which actions are waiting for approval on google?", {Kind.STATUS}),
+        ("I'll approve them myself later, just rebalance meta", {Kind.REBALANCE_BUDGET}),
+        ("rebalance meta but don't approve anything", {Kind.REBALANCE_BUDGET}),
+        ("ok rebalance meta, the pending stuff can wait", {Kind.REBALANCE_BUDGET}),
+        ("increase max cpc on generic running shoes by 4 pct", {Kind.RAISE_BIDS}),
+        ("reduce bids on google by 5%", {Kind.LOWER_BIDS}),
+        ("raise bids on protected campaigns", {Kind.RAISE_BIDS}),
+    ],
+)
+def test_questions_about_approvals_and_changes_that_name_a_max_are_not_refused(text, intents, catalog):
+    assert set(parse_prompt(text, catalog=catalog).intents) == intents
+
+
+# -- negative keywords named in the prompt -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ("add 'free' as a negative keyword on Google", ["free"]),
+        ("add free as a negative keyword on Google", ["free"]),
+        ("add free and cheap as negatives on google", ["free", "cheap"]),
+        ("add the word jobs as a phrase match negative", ["jobs"]),
+        ("negate the word diy on amazon", ["diy"]),
+        ("add them as negatives", []),
+        ("add negative keywords on google", []),
+    ],
+)
+def test_terms_to_negate_are_read_from_quotes_or_from_add_x_as_a_negative(text, terms):
+    got = parse_prompt(text)
+    assert got.intents == [Kind.ADD_NEGATIVES]
+    assert got.quoted_terms == terms
+
+
+def test_unquoted_words_are_not_taken_as_terms_without_a_negatives_request():
+    assert parse_prompt("add free shipping as a headline to the summer sale ads").quoted_terms == []
+
+
+def test_a_term_to_negate_is_not_mistaken_for_an_entity_that_has_the_word_in_its_name(catalog):
+    extra = _state(Platform.GOOGLE_ADS, EntityKind.CREATIVE, "8001", "Sport Sandals – Free Shipping")
+    got = parse_prompt("add 'free' as a negative keyword on Google", catalog=EntityCatalog([*DEMO, extra]))
+    assert got.quoted_terms == ["free"]
+    assert got.entities == []
+    assert got.platforms == [Platform.GOOGLE_ADS]
+
+
+def test_a_kind_word_picks_the_entity_of_that_kind_among_names_that_share_words():
+    cat = EntityCatalog(
+        [
+            _state(Platform.GOOGLE_ADS, EntityKind.CAMPAIGN, "21", "Summer Sale – Search"),
+            _state(Platform.GOOGLE_ADS, EntityKind.AD_GROUP, "31", "Summer Sale – Sneakers"),
+            _state(Platform.GOOGLE_ADS, EntityKind.AD_GROUP, "32", "Summer Sale – Sandals"),
+        ]
+    )
+    got = parse_prompt("add negatives for 'free' to the summer sale campaign", catalog=cat)
+    assert _ids(got) == [("campaign", "21")]
+    assert parse_prompt("rotate creatives in the summer sale ad group", catalog=cat).entities == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "raise bids as much as the guardrails allow on 117",
         "lift bids on 124 within the usual limits",
         "what are the current guardrail limits?",
@@ -421,7 +545,7 @@ def test_parser_meets_the_accuracy_goal_on_each_split(split, catalog):
     )
     hostile = [r for r in rows if r["hostile"]]
     refused = sum(parse_prompt(r["prompt"], catalog=catalog).intents == [Kind.REFUSED] for r in hostile)
-    assert correct / len(rows) >= 0.95
+    assert correct / len(rows) >= 0.98
     assert refused == len(hostile)
 
 
