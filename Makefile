@@ -28,8 +28,10 @@ lint: install  ## ruff lint + format check, then the type checker
 	$(VENV)/bin/ruff format --check .
 	$(MAKE) typecheck
 
+# mypy cannot follow setuptools' editable import hook to the renamed root: point it at a symlink.
 typecheck: install
-	$(VENV)/bin/mypy -p bidloop.core -p bidloop.tools -p bidloop.policies -p bidloop.guardrails -p bidloop.agents -p bidloop.graph -p bidloop.cli
+	mkdir -p build/typecheck && ln -sfn "$(CURDIR)" build/typecheck/bidloop
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p bidloop.core -p bidloop.tools -p bidloop.policies -p bidloop.guardrails -p bidloop.agents -p bidloop.graph -p bidloop.cli
 
 format: install
 	$(VENV)/bin/ruff format .

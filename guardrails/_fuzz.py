@@ -499,11 +499,11 @@ def violations(case: FuzzCase, decisions: Sequence[Decision]) -> list[str]:
             if f.cpc_bid_micros > eff.approval_above_micros and d.verdict is not Verdict.NEEDS_APPROVAL:
                 out.append(f"{tag}: keyword bid above the approval threshold passed without approval")
             continue
-        old, new = f.old_value, f.new_value
+        old, new = int(f.old_value), int(f.new_value)
         current = entity.daily_budget_micros if isinstance(f, SetBudget) else entity.cpc_bid_micros
         if current != old:
             out.append(f"{tag}: old value {old} is not the current {current}")
-        asked_new = asked.new_value
+        asked_new = int(asked.new_value)
         delta = new - old
         if delta == 0:
             out.append(f"{tag}: passes a change of nothing")

@@ -121,6 +121,8 @@ def history_from_ledger(
             if exclude_run_id is not None:
                 q = q.where(WriteRow.run_id != exclude_run_id)
             for key, at, before, after in s.execute(q):
+                if at is None:  # excluded by the query; narrows the type
+                    continue
                 moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at
                 if moment < since:
                     continue
@@ -494,7 +496,7 @@ def _final_decision(work: _Work) -> Decision:
         )
     final = action
     if work.target_micros is not None and work.target_micros != work.desired_micros:
-        final = action.model_copy(update={_MONEY_FIELD[type(action)]: work.target_micros})
+        final = action.model_copy(update={_MONEY_FIELD[type(action)]: work.target_micros})  # type: ignore[index]
     increase = 0
     if isinstance(action, SetBudget | SetBid) and work.target_micros is not None:
         increase = work.target_micros - action.old_value

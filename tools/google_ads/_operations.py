@@ -153,7 +153,7 @@ def plan_operation(
         paused = isinstance(action, PauseCreative)
         status = AdGroupAdStatusEnum.AdGroupAdStatus.PAUSED if paused else AdGroupAdStatusEnum.AdGroupAdStatus.ENABLED
         op.ad_group_ad_operation.update.resource_name = resource
-        op.ad_group_ad_operation.update.status = status
+        op.ad_group_ad_operation.update.status = status  # type: ignore[assignment]  # proto-plus enum members are ints to mypy
         op.ad_group_ad_operation.update_mask = FieldMask(paths=["status"])
         return PlannedOperation(action, op, resource, "paused" if paused else "enabled")
     if isinstance(action, AddNegativeKeyword):
@@ -170,7 +170,7 @@ def plan_operation(
             raise UnsupportedActionError(f"negative keywords go on ad groups or campaigns, not a {ref.kind.value}")
         create.negative = True
         create.keyword.text = action.text
-        create.keyword.match_type = _MATCH_TYPES[action.match_type]
+        create.keyword.match_type = _MATCH_TYPES[action.match_type]  # type: ignore[assignment]  # proto-plus enum members are ints to mypy
         return PlannedOperation(action, op, parent, expected, is_create=True)
     if isinstance(action, AddKeyword):
         if ref.kind is not EntityKind.AD_GROUP:
@@ -178,9 +178,9 @@ def plan_operation(
         parent = f"customers/{customer_id}/adGroups/{_numeric(ref.entity_id, 'ad group')}"
         create = op.ad_group_criterion_operation.create
         create.ad_group = parent
-        create.status = AdGroupCriterionStatusEnum.AdGroupCriterionStatus.ENABLED
+        create.status = AdGroupCriterionStatusEnum.AdGroupCriterionStatus.ENABLED  # type: ignore[assignment]  # proto-plus enum members are ints to mypy
         create.keyword.text = action.text
-        create.keyword.match_type = _MATCH_TYPES[action.match_type]
+        create.keyword.match_type = _MATCH_TYPES[action.match_type]  # type: ignore[assignment]  # proto-plus enum members are ints to mypy
         create.cpc_bid_micros = round_down_to_currency_unit(action.cpc_bid_micros, currency)
         return PlannedOperation(action, op, parent, _keyword_key(False, action.match_type, action.text), is_create=True)
     raise UnsupportedActionError(f"action kind {action.kind!r} is not supported on Google Ads")

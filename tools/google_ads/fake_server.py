@@ -766,8 +766,8 @@ class FakeGoogleAdsServer:
     def _mutate(self, request: MutateGoogleAdsRequest, context: grpc.ServicerContext) -> Any:
         try:
             fault = self._begin("Mutate", request, context)
-        except _Abort as abort:
-            self._abort(context, abort)
+        except _Abort as early:
+            self._abort(context, early)
             return None
         req = MutateGoogleAdsRequest.pb(request)
         operations = list(req.mutate_operations)
@@ -797,7 +797,7 @@ class FakeGoogleAdsServer:
         errors: list[ErrorSpec] = []
         error_indices: list[int | None] = []
         with self._lock:
-            plans = []
+            plans: list[Any] = []
             for index, op in enumerate(operations):
                 plan = forced_code if index in forced else self._plan(op)
                 if len(plan) == 3:  # an ErrorSpec; a valid plan is (write key, apply)
@@ -806,10 +806,11 @@ class FakeGoogleAdsServer:
                     plans.append(None)
                 else:
                     plans.append(plan)
+            rejection: _Abort | None
             if errors and not req.partial_failure:
-                abort = _Abort(grpc.StatusCode.INVALID_ARGUMENT, errors)
+                rejection = _Abort(grpc.StatusCode.INVALID_ARGUMENT, errors)
             else:
-                abort = None
+                rejection = None
                 for plan in plans:
                     result = response.mutate_operation_responses.add()
                     if plan is None or req.validate_only:
@@ -819,8 +820,8 @@ class FakeGoogleAdsServer:
                     self.writes_by_entity[write_key] += 1
                 if req.validate_only:
                     del response.mutate_operation_responses[:]
-        if abort is not None:
-            self._abort(context, abort, error_indices)
+        if rejection is not None:
+            self._abort(context, rejection, error_indices)
             return None
         if errors:
             failure = _failure_pb(errors, indices=error_indices)
