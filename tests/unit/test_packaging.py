@@ -39,7 +39,7 @@ def test_there_is_no_root_init() -> None:
 
 
 def test_rooms_are_not_importable_as_top_level_modules(tmp_path: Path) -> None:
-    code = "import importlib.util as u, sys; sys.exit(any(u.find_spec(n) for n in %r))" % ROOMS
+    code = f"import importlib.util as u, sys; sys.exit(any(u.find_spec(n) for n in {ROOMS!r}))"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True)
     assert result.returncode == 0, "a room leaked as a top-level module"
 

@@ -13,11 +13,15 @@ SPEC = RewardConfig()
 
 
 def metrics(cost: int, value: int, clicks: int = 100) -> Metrics:
-    return Metrics(impressions=clicks * 20, clicks=clicks, cost_micros=cost, conversions=1.0, conversion_value_micros=value)
+    return Metrics(
+        impressions=clicks * 20, clicks=clicks, cost_micros=cost, conversions=1.0, conversion_value_micros=value
+    )
 
 
 def test_roas_at_target_on_pace_without_spike_scores_three() -> None:
-    r = score_period(metrics(100_000_000, 300_000_000), planned_spend_micros=100_000_000, before=metrics(100_000_000, 1), spec=SPEC)
+    r = score_period(
+        metrics(100_000_000, 300_000_000), planned_spend_micros=100_000_000, before=metrics(100_000_000, 1), spec=SPEC
+    )
     assert (r.roas_term, r.pace_term, r.cpc_term, r.total) == (2.0, 1.0, 0.0, 3.0)
 
 
@@ -48,7 +52,9 @@ def test_the_spec_is_configurable() -> None:
     planned=st.one_of(st.none(), st.integers(min_value=0, max_value=10**12)),
     before_clicks=st.integers(min_value=0, max_value=10**6),
 )
-def test_reward_is_always_one_of_the_spec_sums(cost: int, value: int, clicks: int, planned: int | None, before_clicks: int) -> None:
+def test_reward_is_always_one_of_the_spec_sums(
+    cost: int, value: int, clicks: int, planned: int | None, before_clicks: int
+) -> None:
     after = Metrics(clicks=clicks, cost_micros=cost, conversion_value_micros=value)
     before = Metrics(clicks=before_clicks, cost_micros=cost)
     r = score_period(after, planned_spend_micros=planned, before=before, spec=SPEC)
