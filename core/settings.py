@@ -139,8 +139,9 @@ class Settings(BaseSettings):
     reward: RewardConfig = Field(default_factory=RewardConfig)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
-    policy: str = "heuristic"
-    """The bid shifter's policy: `heuristic` (marginal ROAS) or a registered learned policy id."""
+    policy: str = "default"
+    """The bid shifter's policy: `default` (the trained policy shipped with bidloop), a registered policy id,
+    or `heuristic` (the marginal-ROAS rules, no model)."""
     schedules: list[ScheduleConfig] = []
     """Scheduled intraday runs for `bidloop schedule` (none by default)."""
 

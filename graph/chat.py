@@ -30,7 +30,6 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from bidloop.agents.context import AgentTuning, Steering
 from bidloop.agents.operator_intent import (
     MAX_PROMPT_CHARS,
     EntityCatalog,
@@ -42,6 +41,7 @@ from bidloop.agents.operator_intent import (
 )
 from bidloop.agents.reporting import ActionLine, RunReport, build_report
 from bidloop.core.actions import AgentName, SetBudget
+from bidloop.core.agent_context import AgentTuning, Steering
 from bidloop.core.decisions import Decision
 from bidloop.core.errors import InputError, PlatformError
 from bidloop.core.money import format_money

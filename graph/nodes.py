@@ -68,8 +68,11 @@ def observe(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 def _agent_ctx(state: RunState, runtime: Runtime[RunContext]) -> AgentContext:
     ctx = runtime.context
-    version = getattr(ctx.bid_policy, "version", None) or "heuristic-mroas@1"
-    return AgentContext(run_id=state["run_id"], tuning=ctx.tuning, steering=ctx.steering, policy_version=version)
+    actx = AgentContext(run_id=state["run_id"], tuning=ctx.tuning, steering=ctx.steering)
+    version = getattr(ctx.bid_policy, "version", None)
+    if version and not _operator_steered(actx):
+        actx.policy_version = version
+    return actx
 
 
 def _in_scope(snapshot: Snapshot, runtime: Runtime[RunContext]) -> bool:
@@ -88,8 +91,19 @@ def keyword_insight(state: RunState, runtime: Runtime[RunContext]) -> dict[str, 
     return {"proposals": proposals}
 
 
+def _operator_steered(actx: AgentContext) -> bool:
+    """Return True when an operator named entities or a direction: the learned policy cannot take orders."""
+    s = actx.steering
+    return bool(s.focus_entity_ids or s.bid_direction or not s.budget_shifts or not s.bid_changes)
+
+
 def bid_shifter(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Propose budget shifts and bid changes (learned policy if configured, else the heuristic)."""
+    """Propose budget shifts and bid changes.
+
+    The configured learned policy decides unattended runs. When an operator names entities or a bid
+    direction, the steerable marginal-ROAS heuristic carries out the instruction instead (each
+    action's policy version says which one decided).
+    """
     actx = _agent_ctx(state, runtime)
     policy = runtime.context.bid_policy
     runtime.context.say("bid shifter")
@@ -97,7 +111,7 @@ def bid_shifter(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
     for snap in runtime.context.snapshots(state["run_id"]).values():
         if not _in_scope(snap, runtime):
             continue
-        if policy is not None:
+        if policy is not None and not _operator_steered(actx):
             proposals.extend(policy.propose(snap, actx))  # type: ignore[attr-defined]
         else:
             proposals.extend(propose_bid_actions(snap, actx))

@@ -104,7 +104,9 @@ def test_simulate_is_reproducible_for_a_seed(workdir: Path, capsys) -> None:
 
 
 def test_heuristic_beats_hold_current_on_value_at_no_more_spend(workdir: Path, capsys) -> None:
+    (workdir / "bidloop.yaml").write_text("policy: heuristic\n", encoding="utf-8")
     result = run_json(capsys, "simulate", "--days", "14", "--seed", "7", "--json")
+    assert result["policy"] == "heuristic-mroas@1"
     assert result["value_micros"] > result["baseline_value_micros"]
     assert result["spend_micros"] <= result["baseline_spend_micros"]
     assert result["beats_baseline"] is True
