@@ -49,8 +49,15 @@ err = Console(stderr=True)
 
 
 class _Global:
-    config: Path | None = None
-    data_dir: Path | None = None
+    """The global options of the current invocation (set by the root callback)."""
+
+    def __init__(self) -> None:
+        self.config: Path | None = None
+        self.data_dir: Path | None = None
+
+    def reset(self) -> None:
+        """Forget the options of an earlier invocation in the same process."""
+        self.__init__()  # type: ignore[misc]
 
 
 _global = _Global()
@@ -250,6 +257,7 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn bidloop's errors into a message and an exit code (2: fix your input, 1: other)."""
+    _global.reset()
     try:
         app(args=argv, prog_name="bidloop")
     except SystemExit as exc:

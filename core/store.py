@@ -542,13 +542,19 @@ class Store:
             return row.value if row else None
 
     def set_control(self, key: str, value: str, *, by: str = "cli") -> None:
-        """Set a control's value."""
+        """Set a control's value atomically (an upsert: schedulers in several processes write the same keys)."""
+        values = {"key": key, "value": value, "updated_at": utcnow(), "updated_by": by}
+        changes = {"value": value, "updated_at": values["updated_at"], "updated_by": by}
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:  # pragma: no cover - bidloop supports SQLite and PostgreSQL
+            raise StoreError(f"unsupported database dialect {dialect!r}", hint="use SQLite or PostgreSQL")
+        statement = upsert(ControlRow).values(**values).on_conflict_do_update(index_elements=["key"], set_=changes)
         with self.session() as s:
-            row = s.get(ControlRow, key)
-            if row is None:
-                s.add(ControlRow(key=key, value=value, updated_by=by))
-            else:
-                row.value, row.updated_at, row.updated_by = value, utcnow(), by
+            s.execute(statement)
 
     def load_sim_market(self, name: str) -> bytes | None:
         """Return the saved simulated-market bytes, or None if none was saved."""

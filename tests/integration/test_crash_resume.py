@@ -61,9 +61,10 @@ RUN_ID = "20260610-080000-crash1"
 #    object updated twice: the read-back settles budgets and bids, but not every case is covered yet;
 #  - the simulated market after a resume is not byte-identical to an uninterrupted run (the values match,
 #    internal bookkeeping such as the order of the market's journal does not), so that check stays strict-xfail.
-# Strict: the day these pass, the markers must go.
+# The sim marker is strict (the day it passes, it must go); the Meta one is not, its kill points being random.
 META_DOUBLE_WRITE_GAP = pytest.mark.xfail(
-    strict=True, reason="a few kill points on the fake Meta server still update one object twice (see comment)"
+    strict=False,  # the kill points are random: some draws hit the open case, some do not
+    reason="a few kill points on the fake Meta server still update one object twice (see comment)",
 )
 SIM_BYTES_GAP = pytest.mark.xfail(
     strict=True, reason="a resumed sim market matches the uninterrupted one in values, not byte for byte (see comment)"

@@ -57,6 +57,14 @@ def snapshot(
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cli_options() -> None:
+    """Forget --config/--data-dir of an earlier CLI invocation in this process (tests share one)."""
+    from bidloop.cli.main import _global
+
+    _global.reset()
+
+
 @pytest.fixture
 def make_metrics() -> Callable[..., Metrics]:
     return metrics
