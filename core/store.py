@@ -545,14 +545,16 @@ class Store:
         """Set a control's value atomically (an upsert: schedulers in several processes write the same keys)."""
         values = {"key": key, "value": value, "updated_at": utcnow(), "updated_by": by}
         changes = {"value": value, "updated_at": values["updated_at"], "updated_by": by}
+        from sqlalchemy.dialects import postgresql, sqlite
+
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
+            statement: Any = postgresql.insert(ControlRow).values(**values)
         elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as upsert
+            statement = sqlite.insert(ControlRow).values(**values)
         else:  # pragma: no cover - bidloop supports SQLite and PostgreSQL
             raise StoreError(f"unsupported database dialect {dialect!r}", hint="use SQLite or PostgreSQL")
-        statement = upsert(ControlRow).values(**values).on_conflict_do_update(index_elements=["key"], set_=changes)
+        statement = statement.on_conflict_do_update(index_elements=["key"], set_=changes)
         with self.session() as s:
             s.execute(statement)
 
