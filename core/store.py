@@ -450,20 +450,6 @@ class Store:
             for keys in {tuple(sorted(r)) for r in rows}:
                 s.execute(update(WriteRow), [r for r in rows if tuple(sorted(r)) == keys])
 
-    def recent_applied_writes(self, entity_keys: set[str], *, since: datetime) -> dict[str, list[datetime]]:
-        """Return, per entity key, when applied writes took effect since `since` (platform clock)."""
-        if not entity_keys:
-            return {}
-        out: dict[str, list[datetime]] = {}
-        with self.session() as s:
-            q = select(WriteRow.entity_key, WriteRow.effective_at).where(
-                WriteRow.status == "applied", WriteRow.effective_at.is_not(None), WriteRow.effective_at >= _utc(since)
-            )
-            for key, at in s.execute(q):
-                if key in entity_keys and at is not None:
-                    out.setdefault(key, []).append(_aware(at))
-        return out
-
     def add_pending_approvals(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
         """Create `pending` approvals (dicts with `action_id` and `payload`); existing ones are kept as they are."""
         with self.session() as s:

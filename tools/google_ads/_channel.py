@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from abc import ABC, abstractmethod
 from importlib import import_module
 from typing import Any
 
@@ -33,7 +34,7 @@ def is_loopback_endpoint(endpoint: str) -> bool:
     return host in _LOOPBACK_HOSTS
 
 
-class ServiceFactory:
+class ServiceFactory(ABC):
     """Return (cached) SDK service clients for a service name and a `login-customer-id`."""
 
     def __init__(self, sdk_client: GoogleAdsClient) -> None:
@@ -48,8 +49,9 @@ class ServiceFactory:
             self._cache[key] = self._build(name, login)
         return self._cache[key]
 
+    @abstractmethod
     def _build(self, name: str, login_customer_id: str | None) -> Any:
-        raise NotImplementedError
+        """Build the service client `name` for `login_customer_id` (each factory knows how)."""
 
 
 class SdkServiceFactory(ServiceFactory):
