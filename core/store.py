@@ -18,6 +18,7 @@ schema at scale. Tables (all created by `Store.create_schema`, later by Alembic 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -706,10 +707,10 @@ def _ensure_sqlite_dir(url: str) -> None:
             f"cannot create the data directory {folder}: {exc.strerror}",
             hint="set data_dir (or BIDLOOP_DATA_DIR) to a folder you can write",
         ) from exc
-    probe = folder / ".bidloop-write-test"
     try:
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A uniquely named probe: several processes (schedulers) may check the same folder at once.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".bidloop-write-test-"):
+            pass
     except OSError as exc:
         raise StoreError(
             f"the data directory {folder} is not writable: {exc.strerror}",
