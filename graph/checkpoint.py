@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
-import os
+import enum
 import sqlite3
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
 
 from bidloop.core.errors import StoreError
 from bidloop.core.settings import Settings
+from bidloop.graph.state import RunState
 
-__all__ = ["open_checkpointer"]
+__all__ = ["checkpoint_serializer", "open_checkpointer", "state_types"]
 
-# Only types reachable from the state schema may be deserialized from a checkpoint.
-os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+
+@cache
+def state_types() -> frozenset[type]:
+    """Return every bidloop class a run's state can hold (models and enums, found from `RunState`'s hints).
+
+    A checkpoint is data from disk or a database; only these classes (and LangGraph's own safe types)
+    are rebuilt from it. Anything else is refused instead of imported.
+    """
+    found: set[type] = set()
+
+    def walk(hint: Any) -> None:
+        if isinstance(hint, type) and issubclass(hint, (BaseModel, enum.Enum)):
+            if hint in found:
+                return
+            found.add(hint)
+            if issubclass(hint, BaseModel):
+                for field in hint.model_fields.values():
+                    walk(field.annotation)
+            return
+        for arg in typing.get_args(hint):
+            walk(arg)
+
+    for hint in typing.get_type_hints(RunState, include_extras=True).values():
+        walk(hint)
+    return frozenset(t for t in found if t.__module__.startswith("bidloop."))
+
+
+@cache
+def checkpoint_serializer() -> JsonPlusSerializer:
+    """Return LangGraph's serializer, restricted to its safe types plus `state_types()`."""
+    allowed = sorted((t.__module__, t.__qualname__) for t in state_types())
+    return JsonPlusSerializer(allowed_msgpack_modules=tuple(allowed))
 
 
 @contextmanager
@@ -33,10 +69,14 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
     if url.startswith(("postgresql://", "postgresql+psycopg://")):
         try:
             from langgraph.checkpoint.postgres import PostgresSaver
+            from psycopg import Connection
+            from psycopg.rows import dict_row
         except ImportError as exc:
             raise StoreError("PostgreSQL needs the postgres extra", hint='pip install "bidloop[postgres]"') from exc
         conn_string = "postgresql://" + url.split("://", 1)[1]
-        with PostgresSaver.from_conn_string(conn_string) as saver:
+        # The connection settings of `PostgresSaver.from_conn_string`, plus our serializer.
+        with Connection.connect(conn_string, autocommit=True, prepare_threshold=0, row_factory=dict_row) as pg:
+            saver = PostgresSaver(pg, serde=checkpoint_serializer())
             saver.setup()
             yield saver
         return
@@ -54,6 +94,6 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
             hint="set data_dir (or BIDLOOP_DATA_DIR) to a folder you can write",
         ) from exc
     try:
-        yield SqliteSaver(conn)
+        yield SqliteSaver(conn, serde=checkpoint_serializer())
     finally:
         conn.close()
