@@ -7,7 +7,7 @@ crash: records are keyed by action id, and `apply` consults the write ledger bef
 
 from __future__ import annotations
 
-from collections import defaultdict
+import logging
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 _FINAL_WRITE_STATES = {s.value for s in WriteStatus}
+
+_log = logging.getLogger(__name__)
 
 
 def observe(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -274,17 +276,22 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ]
         return {"results": results, "notes": notes}
 
-    if not issued_by_this_process(wanted):
+    # An `intent` row means an earlier process reached the platform call: whatever this process's own
+    # filter decided, those writes may have landed and must be read back, never sent blind.
+    if not issued_by_this_process(wanted) or any(d.action_id in ledger for d in wanted):
         decisions, landed = _judge_again(state, runtime, decisions, ledger)
         results += landed
-        notes.append("resumed in a new process: pending actions were read back and judged again on fresh values")
+        notes.append("resumed: pending actions were read back and judged again on fresh values")
 
     clearances = gate(decisions, approved=approvals)
-    by_account: dict[str, list[Clearance]] = defaultdict(list)
+    # Accounts go in the run's own order, whatever is left to send, so that a resumed run sends its
+    # remaining writes in the order an uninterrupted run would have.
+    by_account: dict[str, list[Clearance]] = {a: [] for a in state.get("account_ids", [])}
     # Budget decreases go out first: if an increase landed and the decrease that made room for it
     # failed, the account total would exceed its cap.
     for c in sorted(clearances, key=_decrease_first):
-        by_account[c.action.entity.account_id].append(c)
+        by_account.setdefault(c.action.entity.account_id, []).append(c)
+    by_account = {a: todo for a, todo in by_account.items() if todo}
 
     now = _platform_now(ctx.snapshots(run_id))
     for account_id, todo in by_account.items():
@@ -451,6 +458,16 @@ def _judge_again(
         currency = original[action.entity.account_id].currency
         landed = (entity is not None and _at_target(sent, entity, currency)) or (
             snap is not None and _added(sent, snap)
+        )
+        _log.debug(
+            "resume %s: %s %s ledger=%s sent=%s live=%s landed=%s",
+            run_id,
+            d.action_id,
+            action.entity.key,
+            w.status if w is not None else None,
+            _text(sent.new_value),
+            None if entity is None else (entity.daily_budget_micros, entity.cpc_bid_micros, entity.status.value),
+            landed,
         )
         if w is not None and landed:
             message = "already applied before the interruption (read back); not sent again"

@@ -88,7 +88,10 @@ def _invoke(
     graph = build_graph().compile(checkpointer=checkpointer)
     config: Any = {"configurable": {"thread_id": run_id}}
     try:
-        output = graph.invoke(graph_input, config, context=context, version="v2")
+        # "sync": each step's checkpoint is on disk before the next step starts. LangGraph's default
+        # ("async") writes it while the next step runs, so a process killed inside `apply` could resume
+        # from before `filter`, judge the batch afresh and resend writes that had already landed.
+        output = graph.invoke(graph_input, config, context=context, version="v2", durability="sync")
     except Exception as exc:
         # Record the failure (the checkpoint keeps the progress for `bidloop runs resume`), then re-raise.
         message = str(exc) if isinstance(exc, BidloopError) else f"{type(exc).__name__}: {exc}"
