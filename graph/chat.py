@@ -84,77 +84,26 @@ _COMMANDS = {
 Status = Literal["planned", "applied", "waiting_approval", "answered", "refused", "unclear"]
 
 
-class PlanLine(BaseModel):
-    """One change of the plan, as the operator reviews it.
+class PlanLine(ActionLine):
+    """One change of the plan, as the operator reviews it: the run report's line plus what chat adds.
+
+    The inherited fields are those of `ActionLine` (approve or reject a change by its `action_id`).
 
     Attributes:
-        action_id: The action's id in the run (approve or reject it by this id).
-        account_id: The account.
-        agent: The agent that proposed it.
-        kind: `set_budget`, `set_bid`, `pause_creative`, ...
-        entity: The entity key (`platform:account:kind:id`).
-        entity_name: Its name, when known.
-        old_value: The value found (money formatted in the account currency).
-        new_value: The value proposed.
-        final_value: The value the guardrails let through (clipped value; None if blocked).
-        reason: Why the agent proposed it.
-        verdict: `allowed`, `clipped`, `needs_approval` or `blocked`.
-        rule_id: The guardrail rule that decided.
-        verdict_message: The guardrail's sentence.
-        checks_passed: The guardrail rules the change passed.
-        expected_effect: The agent's expected effect.
         change_pct: The change the guardrails let through, in percent of the old value (money and bids;
             None for pauses, keywords and blocked changes).
         simulated_effect: The simulated market's expected effect over one day (budget shifts on sim accounts).
-        outcome: `applied`, `validated`, `failed`, `deferred`, `skipped`, or None when not sent.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    action_id: str
-    account_id: str
-    agent: str
-    kind: str
-    entity: str
-    entity_name: str | None
-    old_value: str | None
-    new_value: str | None
-    final_value: str | None
-    reason: str
-    verdict: str
-    rule_id: str
-    verdict_message: str
-    checks_passed: list[str]
-    expected_effect: str | None
     change_pct: float | None = None
     simulated_effect: str | None = None
-    outcome: str | None
 
     @classmethod
     def from_action_line(
         cls, line: ActionLine, *, change_pct: float | None = None, simulated_effect: str | None = None
     ) -> PlanLine:
         """Return the plan line of one report line."""
-        return cls(
-            action_id=line.action_id,
-            account_id=line.account_id,
-            agent=line.agent,
-            kind=line.kind,
-            entity=line.entity,
-            entity_name=line.entity_name,
-            old_value=line.old_value,
-            new_value=line.new_value,
-            final_value=line.final_value,
-            reason=line.reason,
-            verdict=line.verdict,
-            rule_id=line.rule_id,
-            verdict_message=line.verdict_message,
-            checks_passed=line.checks_passed,
-            expected_effect=line.expected_effect,
-            change_pct=change_pct,
-            simulated_effect=simulated_effect,
-            outcome=line.outcome,
-        )
+        return cls(**line.model_dump(), change_pct=change_pct, simulated_effect=simulated_effect)
 
 
 class ChatAnswer(BaseModel):
