@@ -35,13 +35,21 @@ app.add_typer(runs_app, name="runs")
 
 def _register_commands() -> None:
     """Add the command groups that live in their own modules."""
-    from bidloop.cli import accounts_commands, chat_commands, guardrail_commands, policy_commands, schedule_commands
+    from bidloop.cli import (
+        accounts_commands,
+        chat_commands,
+        guardrail_commands,
+        policy_commands,
+        schedule_commands,
+        store_commands,
+    )
 
     chat_commands.register(app)
     guardrail_commands.register(app)
     accounts_commands.register(app)
     schedule_commands.register(app, runs_app)
     policy_commands.register(app)
+    store_commands.register(app)
 
 
 out = Console()

@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     or `heuristic` (the marginal-ROAS rules, no model)."""
     schedules: list[ScheduleConfig] = []
     """Scheduled intraday runs for `bidloop schedule` (none by default)."""
+    retention_days: float | None = Field(default=30.0, gt=0)
+    """How long finished runs keep their snapshots and checkpoints (what only a resume needs); `bidloop
+    schedule` prunes older ones daily and `bidloop store prune` on demand. The audit log, the write
+    ledger, decisions, rewards and run reports are never pruned. None keeps everything."""
 
     @classmethod
     def settings_customise_sources(

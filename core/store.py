@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -478,6 +479,28 @@ class Store:
             rows = s.scalars(select(SnapshotRow).where(SnapshotRow.run_id == run_id)).all()
             return {r.account_id: r.payload for r in rows}
 
+    def delete_snapshots(self, run_ids: Sequence[str]) -> int:
+        """Delete the stored snapshots of these runs; return how many rows went."""
+        deleted = 0
+        with self.session() as s:
+            for start in range(0, len(run_ids), 500):
+                chunk = list(run_ids[start : start + 500])
+                result = s.execute(delete(SnapshotRow).where(SnapshotRow.run_id.in_(chunk)))
+                deleted += int(getattr(result, "rowcount", 0) or 0)
+        return deleted
+
+    def finished_runs(
+        self, *, before: datetime, since: datetime | None = None, statuses: Sequence[str] = ("completed", "skipped")
+    ) -> list[str]:
+        """Return the ids of runs with one of `statuses` that finished in `[since, before)`, oldest first."""
+        query = select(RunRow.run_id).where(
+            RunRow.status.in_(list(statuses)), RunRow.finished_at.is_not(None), RunRow.finished_at < _utc(before)
+        )
+        if since is not None:
+            query = query.where(RunRow.finished_at >= _utc(since))
+        with self.session() as s:
+            return list(s.scalars(query.order_by(RunRow.finished_at)).all())
+
     # -- trajectories -----------------------------------------------------------------------------
 
     def add_trajectories(self, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -559,6 +582,21 @@ class Store:
                 s.add(SimMarketRow(name=name, state=state))
             else:
                 row.state, row.updated_at = state, utcnow()
+
+    def vacuum(self) -> None:
+        """Give freed pages back to the disk (SQLite `VACUUM` after a WAL checkpoint; PostgreSQL `VACUUM`).
+
+        Raises:
+            StoreError: If the database refuses (another process holds a write lock).
+        """
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                if self.is_sqlite:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.exec_driver_sql("VACUUM")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"VACUUM failed: {exc}", hint="run it again when no bidloop run is writing") from exc
 
     def size_bytes(self) -> int | None:
         """Return the database size in bytes (SQLite file, or PostgreSQL database), if it can be measured."""

@@ -31,6 +31,7 @@ from bidloop.core.schedules import ScheduleConfig, fire_times_between, next_fire
 from bidloop.core.settings import Settings
 from bidloop.core.store import ApprovalRow, RunRow, Store, WriteRow, utcnow
 from bidloop.graph.locks import DEFAULT_LEASE_TTL_S, AccountLease, AccountsLockedError, new_holder_id
+from bidloop.graph.retention import maybe_prune
 from bidloop.graph.runner import RunOutcome, new_run_id, resume_run, run_cycle
 
 __all__ = [
@@ -329,7 +330,21 @@ class Scheduler:
             if stop is not None and stop.is_set():
                 break
             attempts.append(self.run_due(due))
+        self._prune()
         return attempts
+
+    def _prune(self) -> None:
+        """Drop old finished runs' snapshots and checkpoints, once a day (by the real clock: runs finish on it)."""
+        try:
+            result = maybe_prune(self.settings, self.store)
+        except BidloopError as exc:
+            _log.warning("pruning old runs failed: %s", exc.message)
+            return
+        if result is not None and result.runs:
+            self._say(
+                f"pruned the snapshots and checkpoints of {len(result.runs)} run(s) "
+                f"finished before {result.cutoff:%Y-%m-%d}"
+            )
 
     def seconds_until_next(self, now: datetime | None = None) -> float | None:
         """Return seconds until the earliest next fire time of any enabled schedule (None if none fires)."""

@@ -61,3 +61,19 @@ def test_a_scheduled_run_on_postgres_takes_and_releases_its_accounts_leases(post
     assert store.get_run(attempt.run_id or "").trigger == "schedule"
     assert scheduler.tick(now + timedelta(minutes=5)) == []
     store.dispose()
+
+
+def test_pruning_on_postgres_drops_a_finished_runs_snapshots_and_checkpoints(postgres_url: str, tmp_path: Path) -> None:
+    from bidloop.graph.retention import prune_finished_runs
+
+    settings = pg_settings(tmp_path, postgres_url)
+    store = Store(settings.resolved_database_url)
+    run_id = run_cycle(settings, mode="live", store=store).run_id
+    assert store.load_snapshots(run_id)
+    result = prune_finished_runs(settings, store, older_than_days=1e-9, vacuum=True)
+    assert run_id in result.runs
+    assert store.load_snapshots(run_id) == {}
+    assert store.writes_of(run_id), "the write ledger is kept"
+    with open_checkpointer(settings) as saver:
+        assert not build_graph().compile(checkpointer=saver).get_state({"configurable": {"thread_id": run_id}}).values
+    store.dispose()
