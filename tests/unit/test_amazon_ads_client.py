@@ -816,3 +816,122 @@ def test_the_package_exports_what_it_lists() -> None:
     assert {"AmazonAdsClient", "FakeAmazonAdsServer", "check_access", "AccessCheck"} <= set(package.__all__)
     for name in package.__all__:
         assert getattr(package, name) is not None
+
+
+# ----------------------------------------------------------------------------------------------- access-token renewal
+
+
+def exchanging_client(srv: FakeAmazonAdsServer, sleeps: Sleeps) -> tuple[AmazonAdsClient, AmazonCredentials]:
+    """A client that exchanges its refresh token; unique, so no other test's cached access token is reused."""
+    credentials = AmazonCredentials(
+        client_id="client-1", client_secret=f"sec-{uuid.uuid4()}", refresh_token=f"Atzr|{uuid.uuid4()}"
+    )
+    apis = AmazonApis.build(credentials, profile_id=PROFILE_ID, marketplace=_na(), timeout_s=5.0, endpoint=srv.address)
+    return AmazonAdsClient(account(srv), apis, sleep=sleeps, now=lambda: AS_OF, timeout_s=5.0), credentials
+
+
+def token_exchanges(srv: FakeAmazonAdsServer) -> int:
+    return srv.requests_by_endpoint["POST /auth/o2/token"]
+
+
+def assert_no_token_logged(caplog: pytest.LogCaptureFixture, secrets: list[str], *messages: str) -> None:
+    assert caplog.records, "the calls logged something"
+    logged = caplog.text + "\n".join(r.getMessage() for r in caplog.records) + "\n".join(messages)
+    for value in secrets:
+        assert value not in logged
+
+
+def test_a_read_after_amazon_revoked_the_cached_token_renews_it_once_and_succeeds(
+    srv: FakeAmazonAdsServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c, credentials = exchanging_client(srv, sleeps)
+    assert [a.account_id for a in c.list_accounts()] == [PROFILE_ID]
+    assert token_exchanges(srv) == 1
+    assert srv.revoke_access_tokens() >= 1
+
+    states = c.read_back(ACCOUNT_ID, [ref(EntityKind.CAMPAIGN, "11")])
+
+    assert states[ref(EntityKind.CAMPAIGN, "11").key].daily_budget_micros == 50_000_000
+    assert token_exchanges(srv) == 2  # exactly one new exchange
+    assert len(requests_to(srv, "POST /sp/campaigns/list")) == 2  # refused once, then answered
+    assert sleeps == []  # a 401 is not a retry-layer retry
+    c.list_accounts()
+    assert token_exchanges(srv) == 2  # the renewed token is cached and used from then on
+    assert "access token rejected (HTTP 401)" in caplog.text
+    assert_no_token_logged(caplog, [*credentials.secrets(), *srv.issued_access_tokens])
+
+
+def test_a_write_after_amazon_revoked_the_cached_token_lands_exactly_once(
+    srv: FakeAmazonAdsServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c, credentials = exchanging_client(srv, sleeps)
+    c.list_accounts()
+    srv.revoke_access_tokens()
+
+    [result] = c.apply(ACCOUNT_ID, cleared(budget("11", 50_000_000, 52_000_000)))
+
+    assert result.status is WriteStatus.APPLIED and result.read_back == "52000000"
+    assert srv.entities["campaigns"]["11"]["budget"]["budget"] == 52.0
+    assert srv.writes_by_entity["11"] == 1
+    assert len(requests_to(srv, "PUT /sp/campaigns")) == 2  # the refused one was not executed
+    assert token_exchanges(srv) == 2
+    assert_no_token_logged(caplog, [*credentials.secrets(), *srv.issued_access_tokens], result.message)
+
+
+def test_a_401_that_outlives_the_renewed_token_is_an_auth_error_after_one_exchange(
+    srv: FakeAmazonAdsServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c, credentials = exchanging_client(srv, sleeps)
+    c.list_accounts()
+    srv.inject("expired_token", times=None)  # every token is refused, the renewed one too
+
+    with pytest.raises(PlatformAuthError) as info:
+        c.read_back(ACCOUNT_ID, [ref(EntityKind.CAMPAIGN, "11")])
+    assert "HTTP 401" in info.value.message and "refresh AD_API_REFRESH_TOKEN" in (info.value.hint or "")
+    assert token_exchanges(srv) == 2 and len(requests_to(srv, "POST /sp/campaigns/list")) == 2
+
+    [result] = c.apply(ACCOUNT_ID, cleared(budget("11", 50_000_000, 52_000_000)))
+    assert result.status is WriteStatus.FAILED and not result.retryable and "HTTP 401" in result.message
+    assert token_exchanges(srv) == 3 and len(requests_to(srv, "PUT /sp/campaigns")) == 2  # one renewal per call
+    assert srv.writes_by_entity["11"] == 0 and sleeps == []
+    assert_no_token_logged(caplog, [*credentials.secrets(), *srv.issued_access_tokens], str(info.value))
+
+
+def test_a_refused_refresh_token_after_a_revoked_access_token_ends_without_a_loop(
+    srv: FakeAmazonAdsServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c, credentials = exchanging_client(srv, sleeps)
+    c.list_accounts()
+    srv.revoke_access_tokens()
+    srv.inject("revoked_refresh_token", times=None)
+
+    with pytest.raises(PlatformAuthError, match="refused the refresh token") as info:
+        c.list_accounts()
+
+    assert "re-authorize" in (info.value.hint or "")
+    assert token_exchanges(srv) == 2 and len(requests_to(srv, "GET /v2/profiles")) == 2
+    assert_no_token_logged(caplog, [*credentials.secrets(), *srv.issued_access_tokens], str(info.value))
+
+
+def test_a_rejected_fixed_access_token_is_not_renewed_and_the_error_says_to_renew_it(
+    srv: FakeAmazonAdsServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    c = make_client(srv, sleeps)  # AD_API_ACCESS_TOKEN given: no exchange
+    srv.revoke_access_tokens()
+
+    with pytest.raises(PlatformAuthError) as info:
+        c.list_accounts()
+    [result] = c.apply(ACCOUNT_ID, cleared(budget("11", 50_000_000, 52_000_000)))
+
+    assert "renew it" in (info.value.hint or "") and "AD_API_ACCESS_TOKEN" in (info.value.hint or "")
+    assert result.status is WriteStatus.FAILED and "renew it" in result.message
+    assert token_exchanges(srv) == 0
+    assert len(requests_to(srv, "GET /v2/profiles")) == 1 and len(requests_to(srv, "PUT /sp/campaigns")) == 1
+    assert srv.writes_by_entity["11"] == 0
+    assert "access token rejected" not in caplog.text
+    assert_no_token_logged(caplog, ["fake-access-token", "s3cret-value", "Atzr|refresh-1"], result.message)

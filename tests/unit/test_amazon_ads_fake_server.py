@@ -195,6 +195,23 @@ def test_lwa_token_exchange_issues_a_token_the_api_accepts(srv: FakeAmazonAdsSer
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
 
 
+def test_revoked_access_tokens_answer_401_until_a_new_exchange(srv: FakeAmazonAdsServer) -> None:
+    form = {"grant_type": "refresh_token", "refresh_token": "r", "client_id": "c", "client_secret": "s"}
+    issued = requests.post(f"{srv.address}/auth/o2/token", data=form, timeout=5).json()["access_token"]
+
+    def profiles(token: str) -> requests.Response:
+        headers = {**_headers(), "Authorization": f"Bearer {token}"}
+        return requests.get(f"{srv.address}/v2/profiles", headers=headers, timeout=5)
+
+    assert srv.revoke_access_tokens() == 2  # the issued token and the fixed one
+    for token in (issued, TOKEN):
+        refused = profiles(token)
+        assert refused.status_code == 401 and "revoked" in refused.json()["details"]
+    fresh = requests.post(f"{srv.address}/auth/o2/token", data=form, timeout=5).json()["access_token"]
+    assert profiles(fresh).status_code == 200
+    assert srv.issued_access_tokens == [issued, fresh]
+
+
 def test_a_report_is_created_polled_and_downloaded_with_the_columns_asked(srv: FakeAmazonAdsServer) -> None:
     body = {
         "startDate": "2026-04-27",

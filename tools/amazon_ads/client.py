@@ -16,6 +16,9 @@ What this client does, and how:
   floor of the wait; a wait beyond the policy's `defer_above_s` comes back as `deferred`. After a
   timeout or a dropped connection the batch is read back first, and only the items not yet at their
   target are sent again (no double write, and no duplicate keyword from a repeated create).
+* **A rejected access token** (HTTP 401) obtained from the refresh token is dropped from the
+  wrapper's process-wide token cache and the refresh token exchanged again, once per call; a fixed
+  `AD_API_ACCESS_TOKEN` cannot be renewed that way, so its 401 is final.
 * **Dry runs**: SP v3 has no validate-only flag, so `validate_only=True` sends nothing at all; each
   action is checked locally and reported `validated` with a message saying so.
 * **Scope**: every request carries `Amazon-Advertising-API-Scope` = the account's profile id
@@ -41,6 +44,8 @@ from zoneinfo import ZoneInfo
 from ad_api.api import Profiles, Reports
 from ad_api.api import sponsored_products as sp
 from ad_api.auth import AccessTokenClient
+from ad_api.auth import access_token_client as lwa_token_client
+from ad_api.base import AdvertisingApiException
 from pydantic import BaseModel, ConfigDict, Field
 
 from bidloop.core.actions import (
@@ -373,24 +378,77 @@ class AmazonAdsClient:
             )
 
     def _call(self, send: Callable[[], Any], *, reconcile: Callable[[], Any] | None = None) -> tuple[Any, RetryStats]:
+        """Send one SDK call through the retry layer; after a 401, renew the LWA access token and send it once more.
+
+        Raises:
+            AdvertisingApiException: The SDK's error when the call fails for good (a second 401 included).
+            AuthorizationError: If Login with Amazon refuses the token exchange.
+            RateLimitedError: If Amazon asked for a wait beyond the policy's `defer_above_s`.
+        """
         stats = RetryStats()
-        try:
-            return (
-                call_with_retries(
-                    send,
-                    classify=classify_failure,
-                    platform=PLATFORM,
-                    policy=self._policy,
-                    reconcile=reconcile,
-                    sleep=self._sleep,
-                    stats=stats,
-                ),
-                stats,
+
+        def through_retry_layer() -> Any:
+            return call_with_retries(
+                send,
+                classify=classify_failure,
+                platform=PLATFORM,
+                policy=self._policy,
+                reconcile=reconcile,
+                sleep=self._sleep,
+                stats=stats,
             )
+
+        try:
+            try:
+                return through_retry_layer(), stats
+            except AdvertisingApiException as exc:
+                if exc.code != 401 or not self._drop_cached_access_token():
+                    raise
+            # Amazon answers 401 before executing a request, so sending the same one again cannot apply
+            # a write twice. Only once: a second 401 is not a stale cache entry, and raises.
+            return through_retry_layer(), stats
         finally:
             self.retry_stats.attempts += stats.attempts
             self.retry_stats.retries += stats.retries
             self.retry_stats.reconciled += stats.reconciled
+
+    def _drop_cached_access_token(self) -> bool:
+        """Forget the cached LWA access token of these credentials so the next call exchanges the refresh token.
+
+        python-amazon-ad-api keeps exchanged tokens in a process-wide cache for 3200 s whatever Amazon
+        does with them; without this a revoked token fails every call until the entry expires.
+
+        Returns:
+            False when no SDK object exchanges a refresh token (a fixed access token: nothing to renew).
+        """
+        cache_keys = set()
+        for api in self._apis.all():
+            auth = getattr(api, "_auth", None)
+            if isinstance(auth, AccessTokenClient) and getattr(api, "_access_token", None) is None:
+                cache_keys.add(auth._get_cache_key())  # the wrapper's own key: a hash of the refresh token
+        for key in cache_keys:
+            lwa_token_client.cache.pop(key, None)
+        if cache_keys:
+            log.debug(
+                "amazon_ads profile %s: access token rejected (HTTP 401); dropped it, exchanging the refresh "
+                "token for a new one and sending the call once more",
+                self.profile_id,
+            )
+        return bool(cache_keys)
+
+    def _uses_fixed_access_token(self) -> bool:
+        return any(getattr(api, "_access_token", None) is not None for api in self._apis.all())
+
+    def _platform_error(self, exc: BaseException, *, entity_id: str | None = None) -> PlatformError:
+        """Turn an SDK failure into bidloop's error; a rejected fixed access token gets a hint to renew it."""
+        error = to_platform_error(exc, account=self.account, entity_id=entity_id)
+        if isinstance(exc, AdvertisingApiException) and exc.code == 401 and self._uses_fixed_access_token():
+            error.hint = (
+                "the access token in AD_API_ACCESS_TOKEN is used as is and cannot be refreshed: renew it, or "
+                "unset AD_API_ACCESS_TOKEN so the client exchanges AD_API_REFRESH_TOKEN for fresh ones "
+                "(and check the token was issued to AD_API_CLIENT_ID)"
+            )
+        return error
 
     def _read(self, send: Callable[[], Any], entity_id: str | None = None) -> Any:
         """Send one read with retries; raise `PlatformError` (with a hint) when it fails for good."""
@@ -399,7 +457,7 @@ class AmazonAdsClient:
         except RateLimitedError:
             raise
         except SDK_ERRORS as exc:
-            raise to_platform_error(exc, account=self.account, entity_id=entity_id) from exc
+            raise self._platform_error(exc, entity_id=entity_id) from exc
         return response.payload
 
     def _list_all(self, api: Any, method: str, resource: str, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -961,7 +1019,7 @@ class AmazonAdsClient:
                 )
             return results
         except SDK_ERRORS as exc:
-            error = to_platform_error(exc, account=self.account)
+            error = self._platform_error(exc)
             for item in pending:
                 results[item.index] = write_result(
                     item.action, WriteStatus.FAILED, str(error), retryable=error.retryable

@@ -27,6 +27,9 @@ expired_token        401 UNAUTHORIZED on API calls
 revoked_refresh_token  the LWA token exchange answers 400 `invalid_grant`
 ==================== =====================================================================
 
+`revoke_access_tokens()` rejects every access token accepted so far, before its `expires_in` (Amazon
+revoked or rotated them): calls carrying one answer 401 until the client exchanges its refresh token again.
+
 Run it for a demo: `python -m bidloop.tools.amazon_ads.fake_server --port 8765`.
 """
 
@@ -166,6 +169,8 @@ class FakeAmazonAdsServer:
         self.requests_by_endpoint: Counter[str] = Counter()
         self.writes_by_entity: Counter[str] = Counter()
         self._valid_tokens = {access_token}
+        self._revoked_tokens: set[str] = set()
+        self._issued_tokens: list[str] = []
         self._faults: list[_Fault] = []
         self._ids = itertools.count(900_000_001)
         self._lock = threading.RLock()
@@ -369,6 +374,24 @@ class FakeAmazonAdsServer:
         with self._lock:
             self._faults.clear()
 
+    def revoke_access_tokens(self) -> int:
+        """Reject every access token accepted so far (issued by LWA, or the fixed one) before it expires.
+
+        API calls carrying a revoked token answer 401 `UNAUTHORIZED`; tokens issued by later
+        exchanges are accepted. Returns how many tokens were revoked.
+        """
+        with self._lock:
+            revoked = len(self._valid_tokens)
+            self._revoked_tokens |= self._valid_tokens
+            self._valid_tokens = set()
+        return revoked
+
+    @property
+    def issued_access_tokens(self) -> list[str]:
+        """Return the access tokens the LWA exchange issued, oldest first (revoked ones included)."""
+        with self._lock:
+            return list(self._issued_tokens)
+
     @property
     def request_count(self) -> int:
         """Return the number of requests received (all endpoints, the token exchange included)."""
@@ -463,6 +486,8 @@ class FakeAmazonAdsServer:
 
     def _check_auth(self, endpoint: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:
         token = headers.get("authorization", "")
+        if token.startswith("Bearer ") and token[7:] in self._revoked_tokens:
+            return _json(401, {"code": "UNAUTHORIZED", "details": "The access token has been revoked"})
         if not token.startswith("Bearer ") or token[7:] not in self._valid_tokens:
             return _json(401, {"code": "UNAUTHORIZED", "details": "Invalid or missing access token"})
         if not headers.get("amazon-advertising-api-clientid"):
@@ -486,6 +511,7 @@ class FakeAmazonAdsServer:
         token = f"Atza|fake-{next(self._ids)}"
         with self._lock:
             self._valid_tokens.add(token)
+            self._issued_tokens.append(token)
         return _json(
             200,
             {"access_token": token, "refresh_token": form["refresh_token"], "token_type": "bearer", "expires_in": 3600},
