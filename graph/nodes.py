@@ -293,7 +293,8 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         by_account.setdefault(c.action.entity.account_id, []).append(c)
     by_account = {a: todo for a, todo in by_account.items() if todo}
 
-    now = _platform_now(ctx.snapshots(run_id))
+    observed = ctx.snapshots(run_id)
+    now = _platform_now(observed)
     for account_id, todo in by_account.items():
         account = ctx.settings.account(account_id)
         if account.shadow:
@@ -333,10 +334,8 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         try:
             sent = client.apply(account_id, todo, validate_only=(mode == "dry-run"))
         except BidloopError as exc:
-            sent = [
-                WriteResult(action_id=c.action.action_id, status=WriteStatus.FAILED, message=str(exc.message))
-                for c in todo
-            ]
+            currency = observed[account_id].currency if account_id in observed else "USD"
+            sent = _settle_after_error(client, account_id, todo, exc, currency=currency, dry_run=(mode == "dry-run"))
         results.extend(sent)
         ctx.store.record_write_outcomes(
             [
@@ -378,6 +377,43 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ],
     )
     return {"results": results, "notes": notes}
+
+
+def _settle_after_error(
+    client: Any, account_id: str, todo: list[Clearance], error: BidloopError, *, currency: str, dry_run: bool
+) -> list[WriteResult]:
+    """Say what a batch whose platform call raised did, from a read-back: what is live is `applied`.
+
+    A client raises when it cannot tell per action (for example a timeout whose read-back failed too), so
+    part of the batch may have landed. Each action is read back: at its target it is `applied`, else
+    `failed` with the error. When the read-back fails as well, the original error is raised: the run
+    fails with its ledger intents open, and `bidloop runs resume` settles them later, like after a crash.
+    """
+    if dry_run:
+        return [
+            WriteResult(action_id=c.action.action_id, status=WriteStatus.FAILED, message=str(error.message))
+            for c in todo
+        ]
+    try:
+        live = client.read_back(account_id, [c.action.entity for c in todo if _has_setting(c.action)])
+        added = client.read_snapshot(account_id) if any(not _has_setting(c.action) for c in todo) else None
+    except BidloopError:
+        raise error from None
+    results = []
+    for c in todo:
+        action = c.action
+        entity = live.get(action.entity.key)
+        landed = (entity is not None and _at_target(action, entity, currency)) or (
+            added is not None and _added(action, added)
+        )
+        if landed:
+            message = f"the platform call failed ({error.message}), but a read-back shows the change live"
+            results.append(WriteResult(action_id=action.action_id, status=WriteStatus.APPLIED, message=message))
+        else:
+            results.append(
+                WriteResult(action_id=action.action_id, status=WriteStatus.FAILED, message=str(error.message))
+            )
+    return results
 
 
 def _audited_writes(ctx: RunContext, run_id: str) -> set[str]:
