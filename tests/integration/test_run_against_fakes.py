@@ -104,21 +104,9 @@ def _freeze_client_clocks(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None
         monkeypatch.setattr(f"bidloop.tools.{module}.client.datetime", FrozenDatetime)
 
 
-def _google_seed(snapshot: Snapshot) -> Snapshot:
-    """Re-parent search terms from their keyword to its ad group, as Google's search_term_view reports them."""
-    keywords = snapshot.by_id(EntityKind.KEYWORD)
-    entities = [
-        e.model_copy(update={"parent_id": keywords[e.parent_id].parent_id})
-        if e.ref.kind is EntityKind.SEARCH_TERM and e.parent_id in keywords
-        else e
-        for e in snapshot.entities
-    ]
-    return snapshot.model_copy(update={"entities": entities})
-
-
 def _start_fake(case: Case, snapshot: Snapshot) -> Any:
     if case.platform is Platform.GOOGLE_ADS:
-        return FakeGoogleAdsServer.from_snapshot(_google_seed(snapshot), customer_id=case.platform_account_id).start()
+        return FakeGoogleAdsServer.from_snapshot(snapshot, customer_id=case.platform_account_id).start()
     if case.platform is Platform.META:
         fake = FakeMetaServer.from_snapshot(
             snapshot, platform_account_id=case.platform_account_id, access_token=META_TOKEN

@@ -1,22 +1,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import grpc
 import pytest
+from google.ads.googleads.client import GoogleAdsClient
 from google.ads.googleads.errors import GoogleAdsException
 from google.ads.googleads.interceptors import ExceptionInterceptor, MetadataInterceptor
 from google.ads.googleads.v26.services.services.google_ads_service import GoogleAdsServiceClient
 from google.ads.googleads.v26.services.services.google_ads_service.transports import GoogleAdsServiceGrpcTransport
 from google.ads.googleads.v26.services.types.google_ads_service import MutateGoogleAdsRequest, MutateOperation
+from google.oauth2.credentials import Credentials
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform
 from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
+from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
-from bidloop.tools.google_ads import FakeGoogleAdsServer, demo_snapshot
+from bidloop.tools.google_ads import FakeGoogleAdsServer, GoogleAdsPlatformClient, demo_snapshot
+from bidloop.tools.google_ads._channel import LocalServiceFactory
+from bidloop.tools.google_ads.fake_server import _server_from_args
+from bidloop.tools.sim import SimClient
+from bidloop.tools.sim.fixtures import default_market
 
 CUSTOMER = "1234567890"
 TODAY = date(2025, 3, 10)
@@ -157,4 +164,114 @@ def test_from_snapshot_refuses_ids_google_would_never_return() -> None:
         entities=[EntityState(ref=ref, name="A", daily_budget_micros=1_000_000)],
     )
     with pytest.raises(InputError):
+        FakeGoogleAdsServer.from_snapshot(snapshot)
+
+
+# ---------------------------------------------------------------- search terms seeded from a snapshot
+
+
+def _platform_client(srv: FakeGoogleAdsServer, now: datetime) -> GoogleAdsPlatformClient:
+    """Return the real client over a plaintext channel to `srv`, as `bidloop run` builds it for a local endpoint."""
+    sdk = GoogleAdsClient(
+        credentials=Credentials(token="fake"),
+        developer_token="DEV",
+        endpoint=srv.address,
+        use_proto_plus=True,
+        version="v26",
+    )
+    account = AccountConfig(
+        id="g1", platform=Platform.GOOGLE_ADS, backend="live", platform_account_id=srv.customer_id, endpoint=srv.address
+    )
+    # No waiting between retries: a fake that cannot serve a query fails the test at once.
+    return GoogleAdsPlatformClient(
+        sdk, [account], timeout_s=5, sleep=lambda _s: None, now=lambda: now, service_factory=LocalServiceFactory(sdk)
+    )
+
+
+def _term(entity_id: str, parent_id: str, **fields: Metrics) -> EntityState:
+    ref = EntityRef(platform=Platform.GOOGLE_ADS, account_id="g1", kind=EntityKind.SEARCH_TERM, entity_id=entity_id)
+    return EntityState(ref=ref, name=entity_id, text=entity_id, parent_id=parent_id, **fields)
+
+
+def _account_with_terms(*terms: EntityState) -> Snapshot:
+    def ref(kind: EntityKind, entity_id: str) -> EntityRef:
+        return EntityRef(platform=Platform.GOOGLE_ADS, account_id="g1", kind=kind, entity_id=entity_id)
+
+    structure = [
+        EntityState(ref=ref(EntityKind.CAMPAIGN, "1"), name="C", daily_budget_micros=10_000_000),
+        EntityState(ref=ref(EntityKind.AD_GROUP, "2"), name="G", parent_id="1"),
+        EntityState(ref=ref(EntityKind.KEYWORD, "2~3"), name="shoes", text="shoes", parent_id="2"),
+        EntityState(ref=ref(EntityKind.KEYWORD, "4"), name="boots", text="boots", parent_id="2"),
+    ]
+    return Snapshot(
+        account_id="g1",
+        platform=Platform.GOOGLE_ADS,
+        as_of=datetime(2025, 3, 10, tzinfo=UTC),
+        entities=[*structure, *terms],
+    )
+
+
+def test_sim_market_search_terms_are_read_under_their_keywords_ad_group_with_their_metrics() -> None:
+    snapshot = SimClient(default_market()).read_snapshot("sim-google")
+    keywords = snapshot.by_id(EntityKind.KEYWORD)
+    terms = snapshot.by_id(EntityKind.SEARCH_TERM)
+    assert terms and all(t.parent_id in keywords for t in terms.values())  # the sim parents terms to keywords
+    with FakeGoogleAdsServer.from_snapshot(snapshot) as srv:
+        read = _platform_client(srv, snapshot.as_of).read_snapshot("g1").by_id(EntityKind.SEARCH_TERM)
+    assert sorted(read) == sorted(terms)
+    for term_id, term in terms.items():
+        keyword = keywords[term.parent_id or ""]
+        got = read[term_id]
+        assert (got.parent_id, got.campaign_id) == (keyword.parent_id, keyword.campaign_id), term_id
+        for period in ("today", "trailing_7d"):
+            want, have = getattr(term, period), getattr(got, period)
+            assert (have.impressions, have.clicks, have.cost_micros, have.conversion_value_micros) == (
+                want.impressions,
+                want.clicks,
+                want.cost_micros,
+                want.conversion_value_micros,
+            ), (term_id, period)
+            assert have.conversions == pytest.approx(want.conversions, abs=1e-9), (term_id, period)
+
+
+def test_entry_point_default_seed_serves_a_search_term_view_the_client_reads() -> None:
+    srv, source = _server_from_args(["--port", "0"])
+    assert source == "the simulated market"
+    with srv:
+        read = _platform_client(srv, datetime.combine(srv.today, time(23), UTC)).read_snapshot("g1")
+    expected = SimClient(default_market(seed=7)).read_snapshot("sim-google").by_id(EntityKind.SEARCH_TERM)
+    ad_groups = read.by_id(EntityKind.AD_GROUP)
+    terms = read.by_id(EntityKind.SEARCH_TERM)
+    assert sorted(terms) == sorted(expected)
+    assert all(t.parent_id in ad_groups and t.trailing_7d.clicks > 0 for t in terms.values())
+
+
+def test_search_terms_under_a_keyword_or_an_ad_group_are_both_served_under_the_ad_group() -> None:
+    snapshot = _account_with_terms(_term("via keyword", "2~3"), _term("via digits keyword", "4"), _term("direct", "2"))
+    with FakeGoogleAdsServer.from_snapshot(snapshot) as srv:
+        rows = _search(srv, "SELECT search_term_view.search_term, ad_group.id, campaign.id FROM search_term_view")
+    assert [(r.search_term_view.search_term, r.ad_group.id, r.campaign.id) for r in rows] == [
+        ("via keyword", 2, 1),
+        ("via digits keyword", 2, 1),
+        ("direct", 2, 1),
+    ]
+
+
+def test_same_term_from_two_keywords_of_one_ad_group_is_one_row_with_both_terms_metrics() -> None:
+    snapshot = _account_with_terms(
+        _term("shoe boots", "2~3", today=Metrics(clicks=2, cost_micros=1_000_000)),
+        _term("shoe boots", "4", today=Metrics(clicks=3, cost_micros=2_500_000)),
+    )
+    with FakeGoogleAdsServer.from_snapshot(snapshot) as srv:
+        rows = _search(
+            srv, "SELECT search_term_view.search_term, metrics.clicks, metrics.cost_micros FROM search_term_view"
+        )
+    assert [(r.search_term_view.search_term, r.metrics.clicks, r.metrics.cost_micros) for r in rows] == [
+        ("shoe boots", 5, 3_500_000)
+    ]
+
+
+def test_search_term_whose_parent_is_neither_a_keyword_nor_an_ad_group_is_refused() -> None:
+    snapshot = _account_with_terms(_term("lost term", "999"))
+    with pytest.raises(InputError, match=r"search term 'lost term' has parent '999'"):
         FakeGoogleAdsServer.from_snapshot(snapshot)

@@ -54,7 +54,7 @@ from google.ads.googleads.v26.services.types.google_ads_service import (
 from google.protobuf.any_pb2 import Any as AnyPb
 from google.rpc import status_pb2
 
-from bidloop.core.entities import EntityKind, MatchType, Status
+from bidloop.core.entities import EntityKind, EntityState, MatchType, Status
 from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
 from bidloop.core.money import MICROS_PER_UNIT, currency_minor_digits
@@ -313,8 +313,15 @@ class FakeGoogleAdsServer:
         (or digits) for keywords and creatives. The trailing 7 days come from `daily_history` when
         its last 7 days add up to `trailing_7d`, otherwise `trailing_7d` is spread evenly.
 
+        A search term's parent may be the keyword it matched (the simulated market's shape) or its ad
+        group (the shape `GoogleAdsPlatformClient` reads back); either way it is served under that ad
+        group, as Google's `search_term_view` reports it. A parent id that names both a keyword and an
+        ad group of the snapshot is taken as the keyword. Terms with the same text in one ad group are
+        served as one row with their metrics added up.
+
         Raises:
-            InputError: If an id is not Google-shaped.
+            InputError: If an id is not Google-shaped, or a search term's parent is neither a keyword
+                nor an ad group of the snapshot.
         """
         account = next((e for e in snapshot.entities if e.ref.kind is EntityKind.ACCOUNT), None)
         cid = customer_id or (account.ref.entity_id if account and account.ref.entity_id.isdigit() else "1234567890")
@@ -328,6 +335,12 @@ class FakeGoogleAdsServer:
             today=today or snapshot.as_of.date(),
             port=port,
         )
+        keyword_ad_groups = {
+            e.ref.entity_id: _pair(e.ref.entity_id, e.parent_id, "keyword")[0]
+            for e in snapshot.of_kind(EntityKind.KEYWORD)
+        }
+        ad_group_ids = {e.ref.entity_id for e in snapshot.of_kind(EntityKind.AD_GROUP)}
+        seeded_terms: set[tuple[int, str]] = set()
         for entity in snapshot.entities:
             kind = entity.ref.kind
             status = _STATUS_NAMES[entity.status]
@@ -364,27 +377,42 @@ class FakeGoogleAdsServer:
                 srv.add_ad(ad_group_id, ad_id, entity.name, status=status)
                 srv._seed_metrics(("ad", ad_group_id, ad_id), entity.today, entity.trailing_7d, entity.daily_history)
             elif kind is EntityKind.SEARCH_TERM:
-                ad_group_id = _digits(entity.parent_id or "", "search term's ad group")
+                ad_group_id = _search_term_ad_group(entity, keyword_ad_groups, ad_group_ids)
                 text = entity.text or entity.ref.entity_id
-                srv.add_search_term(ad_group_id, text)
-                srv._seed_metrics(("search_term", ad_group_id, text), entity.today, entity.trailing_7d, [])
+                seen = (ad_group_id, text) in seeded_terms
+                if not seen:
+                    seeded_terms.add((ad_group_id, text))
+                    srv.add_search_term(ad_group_id, text)
+                term_key = ("search_term", ad_group_id, text)
+                srv._seed_metrics(term_key, entity.today, entity.trailing_7d, [], accumulate=seen)
         return srv
 
     def _seed_metrics(
-        self, key: tuple[Any, ...], today: Metrics, trailing_7d: Metrics, history: Sequence[Metrics]
+        self,
+        key: tuple[Any, ...],
+        today: Metrics,
+        trailing_7d: Metrics,
+        history: Sequence[Metrics],
+        *,
+        accumulate: bool = False,
     ) -> None:
+        """Seed an entity's per-day metrics; with `accumulate`, add them to what the key already has."""
+        by_day: dict[date, Metrics] = {}
         if today != Metrics():
-            self.set_metrics(key, self.today, today)
+            by_day[self.today] = today
         last7 = list(history[-7:])
         use_history = len(last7) == 7 and _sum(last7) == trailing_7d
         days = last7 if use_history else _spread(trailing_7d, 7)
         for offset, metrics in zip(range(7, 0, -1), days, strict=True):
             if metrics != Metrics():
-                self.set_metrics(key, self.today - timedelta(days=offset), metrics)
+                by_day[self.today - timedelta(days=offset)] = metrics
         older = list(history[:-7]) if use_history else []
         for offset, metrics in zip(range(7 + len(older), 7, -1), older, strict=True):
             if metrics != Metrics():
-                self.set_metrics(key, self.today - timedelta(days=offset), metrics)
+                by_day[self.today - timedelta(days=offset)] = metrics
+        existing = self._state.perf.get(key, {}) if accumulate else {}
+        for day, metrics in by_day.items():
+            self.set_metrics(key, day, existing.get(day, Metrics()) + metrics)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1054,6 +1082,29 @@ def _pair(entity_id: str, parent_id: str | None, what: str) -> tuple[int, int]:
     return _digits(parent_id or "", f"{what}'s ad group"), _digits(entity_id, what)
 
 
+def _search_term_ad_group(term: EntityState, keyword_ad_groups: dict[str, int], ad_group_ids: set[str]) -> int:
+    """Return the id of the ad group a search term is reported under.
+
+    Args:
+        term: The search term; its parent is the keyword it matched or its ad group.
+        keyword_ad_groups: The snapshot's keyword ids, each with its ad group's id.
+        ad_group_ids: The snapshot's ad group ids.
+
+    Raises:
+        InputError: If the term's parent is neither a keyword nor an ad group of the snapshot.
+    """
+    parent = term.parent_id or ""
+    if parent in keyword_ad_groups:
+        return keyword_ad_groups[parent]
+    if parent in ad_group_ids:
+        return _digits(parent, "search term's ad group")
+    raise InputError(
+        f"search term {term.ref.entity_id!r} has parent {term.parent_id!r}, "
+        "which is neither a keyword nor an ad group of the snapshot",
+        hint="set the search term's parent_id to the keyword it matched or to its ad group",
+    )
+
+
 def _sum(items: Any) -> Metrics:
     total = Metrics()
     for item in items:
@@ -1154,8 +1205,12 @@ def _sim_snapshot(account_id: str, seed: int) -> Snapshot | None:
     return snapshot if isinstance(snapshot, Snapshot) else None
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Serve a fake Google Ads account until interrupted (Ctrl-C)."""
+def _server_from_args(argv: Sequence[str] | None) -> tuple[FakeGoogleAdsServer, str]:
+    """Build the (not yet started) fake that `main` serves, and name what it was seeded from.
+
+    Raises:
+        InputError: If the seed snapshot has ids Google would never return.
+    """
     parser = argparse.ArgumentParser(description="Run a fake Google Ads API (gRPC, API v26) on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one)")
     parser.add_argument("--account", default="sim-google", help="the simulated market's demo account to seed from")
@@ -1173,7 +1228,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         source = "the simulated market" if sim_snapshot is not None else "the built-in demo account"
     srv = FakeGoogleAdsServer.from_snapshot(
         snapshot, customer_id=args.customer_id, manager_id=args.manager_id, port=args.port
-    ).start()
+    )
+    return srv, source
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve a fake Google Ads account until interrupted (Ctrl-C)."""
+    srv, source = _server_from_args(argv)
+    srv.start()
     sys.stdout.write(f"fake Google Ads API for customer {srv.customer_id} (seeded from {source}) on {srv.address}\n")
     sys.stdout.write(f"point an account at it: endpoint: {srv.address}, platform_account_id: {srv.customer_id}\n")
     sys.stdout.flush()
