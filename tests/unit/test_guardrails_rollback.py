@@ -161,7 +161,7 @@ def test_added_keyword_cannot_be_restored_and_is_reported(store: Store, snap: Sn
 def test_entity_changed_again_since_the_run_is_skipped_unless_forced(store: Store, snap: Snapshot) -> None:
     campaign = first(snap, EntityKind.CAMPAIGN)
     now = campaign.daily_budget_micros
-    assert now is not None
+    assert now is not None and now > 3_000_000, "the campaign needs a budget above the two earlier values"
     run_before, run_after = now - 3_000_000, now - 1_000_000  # the run set run_after; someone set `now` since
     ledger_run(
         store, "r", [(budget_action(campaign, run_before, run_after, "b"), str(run_before), str(run_after), "applied")]
@@ -210,7 +210,7 @@ def test_unconfirmed_write_is_restored_only_if_it_took_effect(store: Store, snap
 def test_entity_gone_or_account_not_read_is_reported(store: Store, snap: Snapshot) -> None:
     campaign = first(snap, EntityKind.CAMPAIGN)
     b = campaign.daily_budget_micros
-    assert b is not None
+    assert b is not None and b > 1_000_000, "the campaign needs a budget above the run's old value"
     ledger_run(store, "r", [(budget_action(campaign, b - 1_000_000, b, "x"), str(b - 1_000_000), str(b), "applied")])
     plan = plan_rollback(store, "r", {})
     assert plan.actions == []
@@ -247,7 +247,7 @@ def test_restore_beyond_max_change_is_exempt_only_for_the_rollback_actor(store: 
 def test_restore_still_respects_the_bid_ceiling(store: Store, snap: Snapshot) -> None:
     keyword = first(snap, EntityKind.KEYWORD)
     bid = keyword.cpc_bid_micros
-    assert bid is not None
+    assert bid is not None and bid > 0, "the keyword needs a bid to restore"
     action = SetBid(action_id="k", entity=keyword.ref, agent=AgentName.BID_SHIFTER, reason="r",
                     old_cpc_bid_micros=bid * 2, new_cpc_bid_micros=bid)  # fmt: skip
     ledger_run(store, "r", [(action, str(bid * 2), str(bid), "applied")])

@@ -113,7 +113,7 @@ def test_learned_policy_proposes_budgets_that_keep_the_total_and_record_its_vers
     ]
     snap = make_snapshot(holders)
     policy = load_bid_policy(Settings(data_dir=data_dir, policy="mine"))
-    assert policy is not None
+    assert isinstance(policy, LearnedBidPolicy) and policy.version.startswith("ppo-holder@mine")
     actions = policy.propose(snap, AgentContext(run_id="r1"))
     budgets = {h.ref.entity_id: h.daily_budget_micros for h in holders}
     for a in actions:
@@ -191,7 +191,7 @@ def test_learned_policy_acts_on_accounts_of_one_to_ten_thousand_holders(
     ]
     total = sum(h.daily_budget_micros for h in holders)
     policy = load_bid_policy(Settings(data_dir=Path("unused"), policy="default"))
-    assert policy is not None
+    assert isinstance(policy, LearnedBidPolicy) and policy.version.startswith("ppo-holder@default")
     actions = policy.propose(make_snapshot(holders), AgentContext(run_id="big"))
     budgets = {h.ref.entity_id: h.daily_budget_micros for h in holders}
     for a in actions:
