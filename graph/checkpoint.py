@@ -19,7 +19,7 @@ from bidloop.core.errors import StoreError
 from bidloop.core.settings import Settings
 from bidloop.graph.state import RunState
 
-__all__ = ["checkpoint_serializer", "open_checkpointer", "state_types"]
+__all__ = ["checkpoint_serializer", "open_checkpointer", "state_types", "vacuum_checkpoints"]
 
 
 @cache
@@ -82,7 +82,7 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
         return
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    path = Path(settings.data_dir) / "checkpoints.sqlite"
+    path = _sqlite_path(settings)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), check_same_thread=False)
@@ -97,3 +97,20 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
         yield SqliteSaver(conn, serde=checkpoint_serializer())
     finally:
         conn.close()
+
+
+def vacuum_checkpoints(settings: Settings) -> None:
+    """Give the SQLite checkpoint file's freed pages back to the disk (PostgreSQL's autovacuum does its own)."""
+    path = _sqlite_path(settings)
+    if settings.resolved_database_url.startswith("postgresql") or not path.exists():
+        return
+    conn = sqlite3.connect(str(path))
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+
+
+def _sqlite_path(settings: Settings) -> Path:
+    return Path(settings.data_dir) / "checkpoints.sqlite"

@@ -34,6 +34,7 @@ from bidloop.guardrails.approvals import approval_feedback, create_pending, list
 from bidloop.guardrails.audit import append_many, show
 from bidloop.guardrails.kill_switch import writes_paused
 from bidloop.policies.reward import score_period
+from bidloop.tools.protocol import PlatformClient
 
 __all__ = [
     "apply",
@@ -380,7 +381,13 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 
 
 def _settle_after_error(
-    client: Any, account_id: str, todo: list[Clearance], error: BidloopError, *, currency: str, dry_run: bool
+    client: PlatformClient,
+    account_id: str,
+    todo: list[Clearance],
+    error: BidloopError,
+    *,
+    currency: str,
+    dry_run: bool,
 ) -> list[WriteResult]:
     """Say what a batch whose platform call raised did, from a read-back: what is live is `applied`.
 
@@ -399,14 +406,10 @@ def _settle_after_error(
         added = client.read_snapshot(account_id) if any(not _has_setting(c.action) for c in todo) else None
     except BidloopError:
         raise error from None
-    results = []
+    results: list[WriteResult] = []
     for c in todo:
         action = c.action
-        entity = live.get(action.entity.key)
-        landed = (entity is not None and _at_target(action, entity, currency)) or (
-            added is not None and _added(action, added)
-        )
-        if landed:
+        if _landed(action, live.get(action.entity.key), added, currency):
             message = f"the platform call failed ({error.message}), but a read-back shows the change live"
             results.append(WriteResult(action_id=action.action_id, status=WriteStatus.APPLIED, message=message))
         else:
@@ -492,9 +495,7 @@ def _judge_again(
         entity = fresh.get(action.entity.account_id, {}).get(action.entity.key)
         snap = structure.get(action.entity.account_id)
         currency = original[action.entity.account_id].currency
-        landed = (entity is not None and _at_target(sent, entity, currency)) or (
-            snap is not None and _added(sent, snap)
-        )
+        landed = _landed(sent, entity, snap, currency)
         _log.debug(
             "resume %s: %s %s ledger=%s sent=%s live=%s landed=%s",
             run_id,
@@ -518,6 +519,11 @@ def _judge_again(
             keep.append(d)
     ctx.store.record_write_outcomes(outcomes)
     return keep, settled
+
+
+def _landed(action: Action, entity: EntityState | None, snap: Snapshot | None, currency: str) -> bool:
+    """Return True if a fresh read shows `action` live: a setting at its target, or an added keyword there."""
+    return (entity is not None and _at_target(action, entity, currency)) or (snap is not None and _added(action, snap))
 
 
 def _added(action: Action, snap: Snapshot) -> bool:

@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from bidloop.core.errors import InputError
 from bidloop.core.settings import Settings
 from bidloop.core.store import Store, utcnow
-from bidloop.graph.checkpoint import open_checkpointer
+from bidloop.graph.checkpoint import open_checkpointer, vacuum_checkpoints
 
 __all__ = ["PRUNED_UNTIL", "PruneResult", "maybe_prune", "prune_finished_runs"]
 
@@ -93,11 +93,11 @@ def prune_finished_runs(
     say = progress or (lambda _line: None)
     cutoff = (now or utcnow()) - timedelta(days=days)
     pruned_until = store.get_control(PRUNED_UNTIL)
-    since = datetime.fromisoformat(pruned_until) if pruned_until and not dry_run else None
-    if since is not None and since >= cutoff:
-        return PruneResult(cutoff=cutoff, dry_run=dry_run, bytes_before=store.size_bytes())
-    runs = store.finished_runs(before=cutoff, since=since, statuses=PRUNED_STATUSES)
+    since = datetime.fromisoformat(pruned_until) if pruned_until else None
     before = store.size_bytes()
+    if since is not None and since >= cutoff:
+        return PruneResult(cutoff=cutoff, dry_run=dry_run, bytes_before=before, bytes_after=before)
+    runs = store.finished_runs(before=cutoff, since=since, statuses=PRUNED_STATUSES)
     say(f"{len(runs)} finished run(s) before {cutoff:%Y-%m-%d %H:%M} UTC to prune")
     if dry_run or not runs:
         if not dry_run:
@@ -116,7 +116,7 @@ def prune_finished_runs(
         say("vacuuming (the database is locked meanwhile)")
         store.vacuum()
         if checkpointer is None:
-            _vacuum_checkpoints(settings)
+            vacuum_checkpoints(settings)
     after = store.size_bytes()
     _log.info("pruned %d run(s) finished before %s", len(runs), cutoff.isoformat())
     return PruneResult(
@@ -145,20 +145,3 @@ def _delete_threads(saver: BaseCheckpointSaver[str], run_ids: list[str]) -> int:
     for run_id in run_ids:
         saver.delete_thread(run_id)
     return len(run_ids)
-
-
-def _vacuum_checkpoints(settings: Settings) -> None:
-    """VACUUM the SQLite checkpoint file (PostgreSQL's autovacuum looks after its own)."""
-    import sqlite3
-
-    if settings.resolved_database_url.startswith("postgresql"):
-        return
-    path = settings.data_dir / "checkpoints.sqlite"
-    if not path.exists():
-        return
-    conn = sqlite3.connect(str(path))
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("VACUUM")
-    finally:
-        conn.close()

@@ -72,6 +72,7 @@ def test_runs_younger_than_the_retention_are_kept_and_a_second_pass_visits_only_
     first = prune_finished_runs(settings, store, older_than_days=1e-9)
     assert len(first.runs) == 2
     assert prune_finished_runs(settings, store, older_than_days=1e-9).runs == []
+    assert prune_finished_runs(settings, store, older_than_days=1e-9, dry_run=True).runs == [], "already pruned"
     assert store.get_control(PRUNED_UNTIL) is not None
 
     later = run_cycle(settings, mode="live", trigger="test", store=store).run_id
