@@ -31,7 +31,7 @@ lint: install  ## ruff lint + format check, then the type checker
 # mypy cannot follow setuptools' editable import hook to the renamed root: point it at a symlink.
 typecheck: install
 	mkdir -p build/typecheck && ln -sfn "$(CURDIR)" build/typecheck/bidloop
-	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p bidloop.core -p bidloop.tools -p bidloop.policies -p bidloop.guardrails -p bidloop.agents -p bidloop.graph -p bidloop.cli
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p bidloop.core -p bidloop.tools -p bidloop.policies -p bidloop.guardrails -p bidloop.agents -p bidloop.graph -p bidloop.cli -p bidloop.testing
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -44,10 +44,13 @@ from bidloop.core.decisions import WriteStatus
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, MatchType, Platform
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
-from bidloop.tools.amazon_ads import MAX_ITEMS_PER_REQUEST, AmazonAdsClient, FakeAmazonAdsServer
-from bidloop.tools.google_ads import MAX_OPERATIONS_PER_MUTATE, FakeGoogleAdsServer, GoogleAdsPlatformClient
+from bidloop.testing.amazon_ads.fake_server import FakeAmazonAdsServer
+from bidloop.testing.google_ads.fake_server import FakeGoogleAdsServer
+from bidloop.testing.meta.fake_server import FakeMetaServer
+from bidloop.tools.amazon_ads import MAX_ITEMS_PER_REQUEST, AmazonAdsClient
+from bidloop.tools.google_ads import MAX_OPERATIONS_PER_MUTATE, GoogleAdsPlatformClient
 from bidloop.tools.google_ads._channel import API_VERSION, LocalServiceFactory
-from bidloop.tools.meta import META_BATCH_LIMIT, FakeMetaServer, MetaClient
+from bidloop.tools.meta import META_BATCH_LIMIT, MetaClient
 
 BATCH_LIMITS = {
     Platform.GOOGLE_ADS: MAX_OPERATIONS_PER_MUTATE,

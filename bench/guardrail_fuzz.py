@@ -28,7 +28,7 @@ from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform
 from bidloop.core.limits import GuardrailLimits
 from bidloop.core.snapshot import Snapshot
 from bidloop.guardrails import FilterContext, evaluate
-from bidloop.guardrails._fuzz import random_case, violations
+from bidloop.testing.guardrail_fuzz import random_case, violations
 
 
 def pass_through(actions: Sequence[object]) -> list[Decision]:

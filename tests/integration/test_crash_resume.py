@@ -426,7 +426,7 @@ def check_meta_server(store: Store, applied: set[str], server: Any) -> None:
 
 
 def fake_meta(snapshot: Snapshot) -> Any:
-    from bidloop.tools.meta import FakeMetaServer
+    from bidloop.testing.meta.fake_server import FakeMetaServer
 
     # The client asks for "today" by the real clock: put the snapshot's day there.
     return FakeMetaServer.from_snapshot(snapshot, platform_account_id="act_1000", today=datetime.now(UTC).date())

@@ -43,9 +43,12 @@ from bidloop.core.entities import EntityKind, Platform
 from bidloop.core.money import MICROS_PER_UNIT
 from bidloop.core.settings import AccountConfig, SimulationConfig
 from bidloop.core.snapshot import Snapshot
-from bidloop.tools.amazon_ads import AmazonAdsClient, FakeAmazonAdsServer
-from bidloop.tools.google_ads import FakeGoogleAdsServer, GoogleAdsPlatformClient
-from bidloop.tools.meta import FakeMetaServer, MetaClient
+from bidloop.testing.amazon_ads.fake_server import FakeAmazonAdsServer
+from bidloop.testing.google_ads.fake_server import FakeGoogleAdsServer
+from bidloop.testing.meta.fake_server import FakeMetaServer
+from bidloop.tools.amazon_ads import AmazonAdsClient
+from bidloop.tools.google_ads import GoogleAdsPlatformClient
+from bidloop.tools.meta import MetaClient
 from bidloop.tools.sim import SimClient, default_market
 
 META_TOKEN = "meta-fake-token-31c9"  # the fake's own token, not a secret

@@ -12,9 +12,10 @@ import yaml
 
 from bidloop.cli import main as cli_main
 from bidloop.cli.accounts_commands import register
-from bidloop.tools.amazon_ads import FakeAmazonAdsServer
-from bidloop.tools.google_ads import FakeGoogleAdsServer
-from bidloop.tools.meta import FakeMetaServer, MetaClient
+from bidloop.testing.amazon_ads.fake_server import FakeAmazonAdsServer
+from bidloop.testing.google_ads.fake_server import FakeGoogleAdsServer
+from bidloop.testing.meta.fake_server import FakeMetaServer
+from bidloop.tools.meta import MetaClient
 from bidloop.tools.meta.client import AccessCheck as MetaAccessCheck
 
 META_TOKEN = "meta-token-7f3a9c2e1b"

@@ -32,14 +32,9 @@ from bidloop.core.errors import (
 from bidloop.core.metrics import Metrics
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
+from bidloop.testing.amazon_ads.fake_server import FakeAmazonAdsServer
 from bidloop.tools._retry import RetryPolicy
-from bidloop.tools.amazon_ads import (
-    AmazonAdsClient,
-    AmazonApis,
-    AmazonCredentials,
-    FakeAmazonAdsServer,
-    check_access,
-)
+from bidloop.tools.amazon_ads import AmazonAdsClient, AmazonApis, AmazonCredentials, check_access
 from bidloop.tools.protocol import PlatformClient
 
 ACCOUNT_ID = "amz"
@@ -813,7 +808,8 @@ def test_accounts_check_explains_a_listed_profile_that_refuses_access(srv: FakeA
 def test_the_package_exports_what_it_lists() -> None:
     import bidloop.tools.amazon_ads as package
 
-    assert {"AmazonAdsClient", "FakeAmazonAdsServer", "check_access", "AccessCheck"} <= set(package.__all__)
+    assert {"AmazonAdsClient", "check_access", "AccessCheck"} <= set(package.__all__)
+    assert "FakeAmazonAdsServer" not in package.__all__, "the fake lives in bidloop.testing"
     for name in package.__all__:
         assert getattr(package, name) is not None
 

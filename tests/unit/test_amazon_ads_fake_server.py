@@ -16,8 +16,8 @@ from bidloop.core.entities import EntityKind, EntityRef, EntityState, MatchType,
 from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
 from bidloop.core.snapshot import Snapshot
-from bidloop.tools.amazon_ads import FakeAmazonAdsServer, classify_failure
-from bidloop.tools.amazon_ads.fake_server import demo_snapshot
+from bidloop.testing.amazon_ads.fake_server import FakeAmazonAdsServer, demo_snapshot
+from bidloop.tools.amazon_ads import classify_failure
 
 PROFILE = "7700000007"
 TOKEN = "fake-access-token"
@@ -272,7 +272,7 @@ def test_demo_snapshot_seeds_a_usable_account() -> None:
 
 
 def test_the_module_runs_as_a_demo_server_seeded_from_the_simulated_market() -> None:
-    command = [sys.executable, "-m", "bidloop.tools.amazon_ads.fake_server", "--port", "0"]
+    command = [sys.executable, "-m", "bidloop.testing.amazon_ads.fake_server", "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
         try:
             banner = [proc.stdout.readline() for _ in range(2)] if proc.stdout else []

@@ -28,8 +28,9 @@ from bidloop.core.errors import PlatformAuthError, UnfilteredActionError, Unknow
 from bidloop.core.metrics import Metrics
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
+from bidloop.testing.google_ads.fake_server import FakeGoogleAdsServer
 from bidloop.tools._retry import RetryPolicy
-from bidloop.tools.google_ads import FakeGoogleAdsServer, GoogleAdsPlatformClient
+from bidloop.tools.google_ads import GoogleAdsPlatformClient
 from bidloop.tools.google_ads._operations import plan_operation
 from bidloop.tools.google_ads.client import _metrics_from_row
 from bidloop.tools.protocol import PlatformClient

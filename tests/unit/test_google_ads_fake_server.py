@@ -19,9 +19,9 @@ from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
-from bidloop.tools.google_ads import FakeGoogleAdsServer, GoogleAdsPlatformClient, demo_snapshot
+from bidloop.testing.google_ads.fake_server import FakeGoogleAdsServer, _server_from_args, demo_snapshot
+from bidloop.tools.google_ads import GoogleAdsPlatformClient
 from bidloop.tools.google_ads._channel import LocalServiceFactory
-from bidloop.tools.google_ads.fake_server import _server_from_args
 from bidloop.tools.sim import SimClient
 from bidloop.tools.sim.fixtures import default_market
 

@@ -21,7 +21,7 @@ from bidloop.core.limits import GuardrailLimits
 from bidloop.core.money import MAX_MICROS
 from bidloop.core.snapshot import Snapshot
 from bidloop.guardrails import FilterContext, evaluate
-from bidloop.guardrails._fuzz import NOW, FuzzCase, random_case, violations
+from bidloop.testing.guardrail_fuzz import NOW, FuzzCase, random_case, violations
 
 ACTIONS_PER_BATCH = 200
 FUZZ_EXAMPLES = 520

@@ -20,8 +20,9 @@ from bidloop.core.metrics import Metrics
 from bidloop.core.money import micros_to_minor, minor_to_micros
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
+from bidloop.testing.meta.fake_server import FakeMetaServer
 from bidloop.tools._retry import RetryPolicy
-from bidloop.tools.meta import ENV_ACCESS_TOKEN, FakeMetaServer, MetaClient, MetaCredentials, build_session
+from bidloop.tools.meta import ENV_ACCESS_TOKEN, MetaClient, MetaCredentials, build_session
 from bidloop.tools.protocol import PlatformClient
 
 TOKEN = "EAAB-secret-token-0123456789"

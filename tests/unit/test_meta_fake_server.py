@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bidloop.core.errors import InputError
-from bidloop.tools.meta import FakeMetaServer, demo_snapshot
+from bidloop.testing.meta.fake_server import FakeMetaServer, demo_snapshot
 
 TOKEN = "fake-token"
 

@@ -1,7 +1,8 @@
-"""Google Ads behind bidloop's `PlatformClient` protocol (google-ads SDK, API v26), and its local fake server.
+"""Google Ads behind bidloop's `PlatformClient` protocol (google-ads SDK, API v26).
 
 `GoogleAdsPlatformClient.from_account(account)` builds a client from google-ads.yaml or `GOOGLE_ADS_*`
-variables; an account whose `endpoint` is on 127.0.0.1 talks to `FakeGoogleAdsServer` instead.
+variables; an account whose `endpoint` is on 127.0.0.1 talks to a local server such as
+`bidloop.testing.google_ads.fake_server` instead.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ from bidloop.tools.google_ads.client import (
     AccessReport,
     GoogleAdsPlatformClient,
 )
-from bidloop.tools.google_ads.fake_server import FakeGoogleAdsServer, demo_snapshot
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_OPERATIONS_PER_MUTATE",
     "AccessProblem",
     "AccessReport",
-    "FakeGoogleAdsServer",
     "GoogleAdsPlatformClient",
-    "demo_snapshot",
 ]

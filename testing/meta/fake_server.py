@@ -10,7 +10,7 @@ Meta's limit of 4 budget changes per ad set per hour is enforced (error 17), as 
 
 Run it for a demo (seeded from the simulated market's `sim-meta` account when available):
 
-    python -m bidloop.tools.meta.fake_server --port 8765
+    python -m bidloop.testing.meta.fake_server --port 8765
 
 Faults on demand, `srv.inject(fault, times=1, **params)`:
 
@@ -795,7 +795,7 @@ def _seed_snapshot(account_id: str) -> Snapshot:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the fake server until interrupted (`python -m bidloop.tools.meta.fake_server --port 8765`)."""
+    """Run the fake server until interrupted (`python -m bidloop.testing.meta.fake_server --port 8765`)."""
     parser = argparse.ArgumentParser(description="Serve a fake Meta Graph API on 127.0.0.1 for demos and tests.")
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one)")
     parser.add_argument("--account", default="sim-meta", help="bidloop account id to seed from the sim")

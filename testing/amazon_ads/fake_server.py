@@ -30,7 +30,7 @@ revoked_refresh_token  the LWA token exchange answers 400 `invalid_grant`
 `revoke_access_tokens()` rejects every access token accepted so far, before its `expires_in` (Amazon
 revoked or rotated them): calls carrying one answer 401 until the client exchanges its refresh token again.
 
-Run it for a demo: `python -m bidloop.tools.amazon_ads.fake_server --port 8765`.
+Run it for a demo: `python -m bidloop.testing.amazon_ads.fake_server --port 8765`.
 """
 
 from __future__ import annotations
@@ -839,7 +839,7 @@ def demo_snapshot(*, today: date | None = None, time_zone: str = "UTC") -> Snaps
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the fake until interrupted: `python -m bidloop.tools.amazon_ads.fake_server --port 8765`."""
+    """Run the fake until interrupted: `python -m bidloop.testing.amazon_ads.fake_server --port 8765`."""
     parser = argparse.ArgumentParser(description="Serve a fake Amazon Ads API (SP v3) on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--profile-id", default="1000000001")

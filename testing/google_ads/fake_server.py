@@ -19,7 +19,7 @@ Faults: `throttle` (RESOURCE_EXHAUSTED + `retry_delay_s`), `daily_quota`, `trans
 then UNAVAILABLE), `expired_token`. `method=` limits a fault to one RPC (`Mutate`, `SearchStream`,
 `ListAccessibleCustomers`).
 
-Run it: `python -m bidloop.tools.google_ads.fake_server --port 8765`.
+Run it: `python -m bidloop.testing.google_ads.fake_server --port 8765`.
 """
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
 from bidloop.core.money import MICROS_PER_UNIT, currency_minor_digits
 from bidloop.core.snapshot import Snapshot
-from bidloop.tools.google_ads._errors import FAILURE_TRAILER_KEY
-from bidloop.tools.google_ads._fake_gaql import GaqlError, parse_query, set_row_field
+from bidloop.testing.google_ads._gaql import GaqlError, parse_query, set_row_field
 
 __all__ = ["FAULTS", "FakeGoogleAdsServer", "ReceivedRequest", "main"]
 
@@ -77,6 +76,9 @@ FAULTS = frozenset(
 )
 _WRITE_FAULTS = frozenset({"partial_failure", "timeout_after_write", "drop_after_write"})
 _SERVICE = "google.ads.googleads.v26.services"
+# The trailing-metadata key that carries a serialized GoogleAdsFailure (google-ads-python,
+# google/ads/googleads/interceptors/interceptor.py: `_FAILURE_KEY`).
+_FAILURE_TRAILER_KEY = "google.ads.googleads.v26.errors.googleadsfailure-bin"
 _STATUS_NAMES = {Status.ENABLED: "ENABLED", Status.PAUSED: "PAUSED", Status.REMOVED: "REMOVED"}
 _STREAM_BATCH_ROWS = 10_000
 _MAX_OPERATIONS = 10_000
@@ -590,7 +592,7 @@ class FakeGoogleAdsServer:
         if abort.errors:
             failure = _failure_pb(abort.errors, indices=indices, retry_delay_s=abort.retry_delay_s)
             context.set_trailing_metadata(
-                ((FAILURE_TRAILER_KEY, failure.SerializeToString()), ("request-id", "fake-request"))
+                ((_FAILURE_TRAILER_KEY, failure.SerializeToString()), ("request-id", "fake-request"))
             )
         context.abort(abort.code, str(abort))
 
