@@ -24,6 +24,8 @@ __all__ = [
     "PauseCreative",
     "SetBid",
     "SetBudget",
+    "SetTargetCpa",
+    "SetTargetRoas",
 ]
 
 
@@ -97,6 +99,62 @@ class SetBid(_ActionBase):
     @property
     def is_money_change(self) -> bool:
         """Return True: bids are money."""
+        return True
+
+
+class SetTargetRoas(_ActionBase):
+    """Set the ROAS target of a Smart Bidding campaign, ad group or portfolio strategy (basis points).
+
+    10,000 basis points are a ROAS of 1.0 (100 %). The lever where the strategy bids to a ROAS target
+    (Google target ROAS and maximize conversion value with a target; Meta minimum ROAS); a raise
+    tightens delivery (less spend, higher return), a cut loosens it.
+    """
+
+    kind: Literal["set_target_roas"] = "set_target_roas"
+    old_target_roas_bps: int = Field(strict=True, ge=1)
+    new_target_roas_bps: int = Field(strict=True, ge=1)
+
+    @property
+    def old_value(self) -> int:
+        """Return the target found, in basis points."""
+        return self.old_target_roas_bps
+
+    @property
+    def new_value(self) -> int:
+        """Return the target wanted, in basis points."""
+        return self.new_target_roas_bps
+
+    @property
+    def is_money_change(self) -> bool:
+        """Return True: a target moves spend as much as a bid does."""
+        return True
+
+
+class SetTargetCpa(_ActionBase):
+    """Set the CPA target of a Smart Bidding campaign, ad group or portfolio strategy (Meta: a cost cap).
+
+    The lever where the strategy bids to a cost per conversion (Google target CPA and maximize
+    conversions with a target; Meta `COST_CAP`, whose `bid_amount` is the cost per result); a raise
+    loosens delivery (more spend), a cut tightens it.
+    """
+
+    kind: Literal["set_target_cpa"] = "set_target_cpa"
+    old_target_cpa_micros: Micros
+    new_target_cpa_micros: Micros
+
+    @property
+    def old_value(self) -> int:
+        """Return the target found, in micros."""
+        return self.old_target_cpa_micros
+
+    @property
+    def new_value(self) -> int:
+        """Return the target wanted, in micros."""
+        return self.new_target_cpa_micros
+
+    @property
+    def is_money_change(self) -> bool:
+        """Return True: a CPA target is money."""
         return True
 
 
@@ -179,7 +237,14 @@ class AddKeyword(_ActionBase):
 
 
 Action = Annotated[
-    SetBudget | SetBid | PauseCreative | EnableCreative | AddNegativeKeyword | AddKeyword,
+    SetBudget
+    | SetBid
+    | SetTargetRoas
+    | SetTargetCpa
+    | PauseCreative
+    | EnableCreative
+    | AddNegativeKeyword
+    | AddKeyword,
     Field(discriminator="kind"),
 ]
 """Any action, discriminated by `kind`."""
@@ -190,6 +255,8 @@ ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 TARGET_KINDS: dict[str, tuple[EntityKind, ...]] = {
     "set_budget": (EntityKind.CAMPAIGN, EntityKind.AD_GROUP),
     "set_bid": (EntityKind.KEYWORD, EntityKind.AD_GROUP),
+    "set_target_roas": (EntityKind.CAMPAIGN, EntityKind.AD_GROUP, EntityKind.BIDDING_STRATEGY),
+    "set_target_cpa": (EntityKind.CAMPAIGN, EntityKind.AD_GROUP, EntityKind.BIDDING_STRATEGY),
     "pause_creative": (EntityKind.CREATIVE,),
     "enable_creative": (EntityKind.CREATIVE,),
     "add_negative_keyword": (EntityKind.AD_GROUP, EntityKind.CAMPAIGN),

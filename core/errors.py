@@ -4,6 +4,7 @@ The hierarchy (catch the narrowest class that fits):
 
 * BidloopError
   x ConfigError              -- bidloop.yaml or an environment variable is wrong
+    + AccountMismatchError   -- bidloop.yaml's currency or time zone differs from the platform's
   x InputError               -- a command-line argument is wrong
     + UnknownAccountError    -- an account id that is not configured
   x StoreError               -- the database cannot be opened or written
@@ -23,6 +24,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "AccountMismatchError",
     "BidloopError",
     "ConfigError",
     "ErrorCode",
@@ -45,6 +47,7 @@ class ErrorCode(StrEnum):
     """Stable codes: scripts may match on them; messages may change."""
 
     CONFIG_INVALID = "CONFIG_INVALID"
+    ACCOUNT_MISMATCH = "ACCOUNT_MISMATCH"
     INPUT_INVALID = "INPUT_INVALID"
     UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
@@ -86,6 +89,32 @@ class ConfigError(BidloopError):
     """The configuration (bidloop.yaml or BIDLOOP_* variables) is invalid."""
 
     code = ErrorCode.CONFIG_INVALID
+
+
+class AccountMismatchError(ConfigError):
+    """An account's currency or time zone in bidloop.yaml differs from what the platform reports.
+
+    Raised by a client's `read_snapshot` before anything is read into bidloop's units: money in the
+    wrong currency or days cut at the wrong hour would make every guardrail wrong. The message names
+    both values; the hint says which line of bidloop.yaml to change.
+    """
+
+    code = ErrorCode.ACCOUNT_MISMATCH
+
+    def __init__(
+        self, account_id: str, field: str, configured: str, reported: str, *, platform: str | None = None
+    ) -> None:
+        where = f" on {platform}" if platform else ""
+        super().__init__(
+            f"account {account_id!r}: bidloop.yaml says {field} {configured!r}, "
+            f"but the account{where} reports {reported!r}",
+            hint=f"set `{field}: {reported}` for account {account_id!r} in bidloop.yaml "
+            "(or point it at the right account)",
+        )
+        self.account_id = account_id
+        self.field = field
+        self.configured = configured
+        self.reported = reported
 
 
 class InputError(BidloopError):

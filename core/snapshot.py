@@ -23,7 +23,13 @@ class Snapshot(BaseModel):
         as_of: When the snapshot was taken, in the account's time zone.
         expected_spend_fraction: Share of a day's budget that should be spent by `as_of` if
             delivery were on pace (from the platform's day-parting, or the clock).
-        account_daily_budget_micros: Sum of the enabled budgets.
+        account_daily_budget_micros: Sum of the delivering holders' daily budgets (daily equivalents of
+            lifetime budgets included).
+        today_complete: False when the platform's numbers for today lag the clock (Amazon reports):
+            `today_through` then says up to when they are known, and pace is judged at that moment.
+        today_through: The moment up to which today's metrics are complete, in the account's zone;
+            None means `as_of`.
+        notes: What a person should know about this read (e.g. "the account reported no data").
         entities: Every entity, parents before children.
     """
 
@@ -38,6 +44,9 @@ class Snapshot(BaseModel):
     dayparts_per_day: int = Field(default=1, ge=1)
     expected_spend_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
     account_daily_budget_micros: Micros = 0
+    today_complete: bool = True
+    today_through: datetime | None = None
+    notes: list[str] = Field(default_factory=list)
     entities: list[EntityState] = Field(default_factory=list)
 
     def of_kind(self, kind: EntityKind) -> list[EntityState]:
