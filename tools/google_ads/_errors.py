@@ -24,6 +24,7 @@ from bidloop.tools._retry import Failure
 __all__ = [
     "DAILY_QUOTA_WAIT_S",
     "FAILURE_TRAILER_KEY",
+    "QUOTA_CODES",
     "AuthProblem",
     "ErrorCodeName",
     "auth_problem",
@@ -31,14 +32,16 @@ __all__ = [
     "decode_failure",
     "describe",
     "error_code",
+    "is_daily_quota",
     "is_retryable_error",
+    "request_id",
 ]
 
 FAILURE_TRAILER_KEY = "google.ads.googleads.v26.errors.googleadsfailure-bin"
 """The gRPC trailer that carries a serialized `GoogleAdsFailure`."""
 
 DAILY_QUOTA_WAIT_S = 86_400.0
-"""Wait reported for the daily operations quota (`QuotaError.RESOURCE_EXHAUSTED`): retry tomorrow."""
+"""Wait reported for the daily operations quota when Google gives no `retry_delay`: retry tomorrow."""
 
 ErrorCodeName = tuple[str, str]
 """An error code as `(category, name)`, e.g. `("quota_error", "RESOURCE_TEMPORARILY_EXHAUSTED")`."""
@@ -49,10 +52,34 @@ _RETRYABLE_CODES: frozenset[ErrorCodeName] = frozenset(
         ("internal_error", "TRANSIENT_ERROR"),
         ("internal_error", "DEADLINE_EXCEEDED"),
         ("quota_error", "RESOURCE_TEMPORARILY_EXHAUSTED"),
+        ("quota_error", "EXCESSIVE_SHORT_TERM_QUERY_RESOURCE_CONSUMPTION"),
         ("database_error", "CONCURRENT_MODIFICATION"),
     }
 )
+QUOTA_CODES: frozenset[ErrorCodeName] = frozenset(
+    {
+        # QuotaError (v26 errors/types/quota_error.py): "Too many requests." -- the daily operations
+        # limit, but also short-term limits; which one is in `QuotaErrorDetails` (rate_scope, rate_name,
+        # retry_delay: "Backoff period that customers should wait before sending next request").
+        ("quota_error", "RESOURCE_EXHAUSTED"),
+        # "Too many requests in a short amount of time."
+        ("quota_error", "RESOURCE_TEMPORARILY_EXHAUSTED"),
+        # "Too many expensive requests from query pattern over a short amount of time."
+        ("quota_error", "EXCESSIVE_SHORT_TERM_QUERY_RESOURCE_CONSUMPTION"),
+        # "... over an extended duration of time": retried only when Google gives a delay (then deferred).
+        ("quota_error", "EXCESSIVE_LONG_TERM_QUERY_RESOURCE_CONSUMPTION"),
+    }
+)
+_SHORT_TERM_QUOTA: frozenset[ErrorCodeName] = frozenset(
+    {
+        ("quota_error", "RESOURCE_TEMPORARILY_EXHAUSTED"),
+        ("quota_error", "EXCESSIVE_SHORT_TERM_QUERY_RESOURCE_CONSUMPTION"),
+    }
+)
 _DAILY_QUOTA: ErrorCodeName = ("quota_error", "RESOURCE_EXHAUSTED")
+# Words of a `rate_name` that name the daily operations bucket (the quotas guide counts "operations"
+# per day per developer token: https://developers.google.com/google-ads/api/docs/best-practices/quotas).
+_DAILY_RATE_WORDS = ("operation", "per day", "daily")
 # Transport-level outcomes where the request may have reached the server and been applied.
 _AMBIGUOUS_GRPC_CODES = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE})
 
@@ -110,6 +137,59 @@ def _retry_delay_s(errors: Iterable[GoogleAdsError]) -> float | None:
     return max(delays) if delays else None
 
 
+def is_daily_quota(error: GoogleAdsError) -> bool:
+    """Return True if a quota error's details name the daily operations limit of the developer token.
+
+    Only `QuotaError.RESOURCE_EXHAUSTED` whose `QuotaErrorDetails.rate_scope` is `DEVELOPER` ("Per
+    project quota (formerly developer token quota)", v26 errors.proto) and whose `rate_name` names an
+    operations or per-day bucket. Anything else is a rate limit that passes within its `retry_delay`.
+    """
+    if error_code(error) != _DAILY_QUOTA:
+        return False
+    details = error.details.quota_error_details
+    scope = getattr(details.rate_scope, "name", str(details.rate_scope))
+    name = (details.rate_name or "").lower()
+    return scope == "DEVELOPER" and any(word in name for word in _DAILY_RATE_WORDS)
+
+
+def _quota_failure(errors: list[GoogleAdsError]) -> Failure:
+    """Classify quota errors by their details: wait what Google says, defer only the daily limit.
+
+    A `retry_delay` is always the wait (the retry layer defers it when it is longer than the policy
+    allows). Without one: the daily operations limit waits a day; short-term limits back off and
+    retry; a long-term query-consumption limit is not retried.
+    """
+    delay = _retry_delay_s(errors)
+    if delay is not None:
+        return Failure(retryable=True, wait_hint_s=delay)
+    if any(is_daily_quota(err) for err in errors):
+        return Failure(retryable=True, wait_hint_s=DAILY_QUOTA_WAIT_S)
+    codes = [error_code(err) for err in errors]
+    if all(code in _SHORT_TERM_QUOTA or code == _DAILY_QUOTA for code in codes):
+        return Failure(retryable=True)
+    return Failure(retryable=False)
+
+
+def request_id(exc: BaseException) -> str | None:
+    """Return the request id Google gave a failed call ("used for debugging purposes"), if any."""
+    failure = decode_failure(exc)
+    if failure is not None and failure.request_id:
+        return str(failure.request_id)
+    rid = getattr(exc, "request_id", None)
+    if isinstance(exc, GoogleAdsException) and rid:
+        return str(rid)
+    call = getattr(exc, "response", None) if isinstance(exc, api_exceptions.GoogleAPICallError) else exc
+    trailing = getattr(call, "trailing_metadata", None)
+    if callable(trailing):
+        try:
+            for key, value in trailing() or ():
+                if key == "request-id" and value:
+                    return str(value)
+        except (grpc.RpcError, ValueError, TypeError):
+            return None
+    return None
+
+
 def _grpc_code(exc: BaseException) -> grpc.StatusCode | None:
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         return exc.grpc_status_code
@@ -123,20 +203,22 @@ def _grpc_code(exc: BaseException) -> grpc.StatusCode | None:
 def classify(exc: BaseException) -> Failure:
     """Map an exception from a Google Ads call to a `Failure` for `call_with_retries`.
 
-    Retryable: Google's transient internal errors, the temporary rate limit (its `retry_delay` is the
-    wait floor), concurrent modification, and transport timeouts/unavailability. A timeout or an
-    UNAVAILABLE without a decoded failure is ambiguous: the write may have been applied. The daily
-    quota is reported retryable with a one-day wait so that the retry layer defers it. Everything
-    else (validation, auth, bidloop's own errors) is not retryable.
+    Retryable: Google's transient internal errors, quota errors classified by their details (see
+    `_quota_failure`: the `retry_delay` Google gives is the wait; only the daily operations limit
+    waits a day, which the retry layer defers), concurrent modification, and transport
+    timeouts/unavailability. A timeout or an UNAVAILABLE without a decoded failure is ambiguous: the
+    write may have been applied. Everything else (validation, auth, bidloop's own errors) is not
+    retryable.
     """
     if isinstance(exc, BidloopError):
         return Failure(retryable=False)
     failure = decode_failure(exc)
     codes = _codes(failure)
-    if codes:
-        if _DAILY_QUOTA in codes:
-            return Failure(retryable=True, wait_hint_s=DAILY_QUOTA_WAIT_S)
-        if failure is not None and all(is_retryable_error(code) for code in codes):
+    if codes and failure is not None:
+        quota = [err for err, code in zip(failure.errors, codes, strict=True) if code in QUOTA_CODES]
+        if quota:
+            return _quota_failure(quota)
+        if all(is_retryable_error(code) for code in codes):
             return Failure(retryable=True, wait_hint_s=_retry_delay_s(failure.errors))
         return Failure(retryable=False)
     status = _grpc_code(exc)
@@ -151,15 +233,21 @@ def classify(exc: BaseException) -> Failure:
 
 
 def describe(exc: BaseException) -> str:
-    """Return a one-line description of a failure: error codes and messages, never request metadata."""
+    """Return a one-line description of a failure: error codes, messages and Google's request id.
+
+    The request id is kept ("used for debugging purposes", `GoogleAdsFailure.request_id`); no other
+    request metadata (headers, tokens) is ever included.
+    """
     failure = decode_failure(exc)
+    rid = request_id(exc)
+    suffix = f" (request_id {rid})" if rid else ""
     if failure is not None and failure.errors:
         pairs = zip(failure.errors, _codes(failure), strict=True)
-        return "; ".join(f"{cat}.{name}: {err.message}" for err, (cat, name) in pairs)
+        return "; ".join(f"{cat}.{name}: {err.message}" for err, (cat, name) in pairs) + suffix
     status = _grpc_code(exc)
     if status is not None:
-        return f"gRPC {status.name}"
-    return type(exc).__name__
+        return f"gRPC {status.name}{suffix}"
+    return type(exc).__name__ + suffix
 
 
 AuthProblemKind = Literal[
