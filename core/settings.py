@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bidloop.core.entities import Platform
@@ -21,8 +21,11 @@ from bidloop.core.limits import GuardrailLimits
 from bidloop.core.schedules import ScheduleConfig
 
 __all__ = [
+    "AMAZON_AD_PRODUCT_READ",
     "DEFAULT_CONFIG_FILE",
+    "MAX_ATTRIBUTION_WINDOW_HOURS",
     "AccountConfig",
+    "AttributionWindow",
     "LLMConfig",
     "RewardConfig",
     "Settings",
@@ -63,6 +66,9 @@ class AccountConfig(BaseModel):
     """Amazon marketplace region (`NA`, `EU`, `FE`); always explicit for Amazon accounts."""
     endpoint: str | None = None
     """Override the platform's API address (tests point this at a local fake server)."""
+    attribution_window_hours: float | None = Field(default=None, gt=0, le=90 * 24, allow_inf_nan=False)
+    """This account's attribution window, over the platform default in `reward.attribution_window_hours`
+    (e.g. a Google account whose primary conversion action's click-through window is 30 days: 720)."""
 
     @property
     def remote_id(self) -> str:
@@ -70,11 +76,85 @@ class AccountConfig(BaseModel):
         return self.platform_account_id or self.id
 
 
+MAX_ATTRIBUTION_WINDOW_HOURS = 90 * 24
+"""The longest attribution window any platform offers: Google's click-through conversion window goes up
+to 90 days (https://support.google.com/google-ads/answer/3123169)."""
+
+AMAZON_AD_PRODUCT_READ = "sponsored_products"
+"""The Amazon ad product bidloop's Amazon client reads (Sponsored Products v3), whose window applies."""
+
+
+class AttributionWindow(BaseModel):
+    """How long a platform keeps adding conversions to a day's clicks, so how long a reward waits.
+
+    In YAML either a number of hours (the shape of earlier releases) or a mapping with `hours` and, for
+    Amazon, `by_ad_product`.
+
+    Attributes:
+        hours: The window of the platform (or of the ad product bidloop reads there).
+        by_ad_product: Windows per ad product (Amazon: `sponsored_products`, `sponsored_brands`,
+            `sponsored_display`); `hours` applies to a product not listed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    hours: float = Field(gt=0, le=MAX_ATTRIBUTION_WINDOW_HOURS, allow_inf_nan=False)
+    by_ad_product: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_number(cls, data: Any) -> Any:
+        """Accept a bare number of hours, as `attribution_window_hours: {meta: 24}` was written before."""
+        if isinstance(data, bool):
+            raise ValueError("an attribution window is a number of hours (or {hours: ..}), not true/false")
+        if isinstance(data, int | float | str):
+            return {"hours": data}
+        return data
+
+    @field_validator("by_ad_product")
+    @classmethod
+    def _sane_product_windows(cls, windows: dict[str, float]) -> dict[str, float]:
+        for product, hours in windows.items():
+            if not product or not (0 < hours <= MAX_ATTRIBUTION_WINDOW_HOURS):
+                raise ValueError(
+                    f"the window of ad product {product!r} must be more than 0 and at most "
+                    f"{MAX_ATTRIBUTION_WINDOW_HOURS} hours (90 days), got {hours}"
+                )
+        return windows
+
+    def for_ad_product(self, ad_product: str | None) -> float:
+        """Return the window of `ad_product` (the platform's `hours` when it has none of its own)."""
+        return self.by_ad_product.get(ad_product, self.hours) if ad_product else self.hours
+
+
+def _default_windows() -> dict[Platform, AttributionWindow]:
+    """The platforms' own attribution windows (sources in tests/unit/test_rewards_windows.py)."""
+    return {
+        # Google books a conversion on the day of the click, for as long as the conversion action's window
+        # runs (30 days by default); Google recommends no less than 7 days for Smart Bidding. 7 days here,
+        # later conversions restate the reward; a per-account `attribution_window_hours` sets the action's own.
+        Platform.GOOGLE_ADS: AttributionWindow(hours=7 * 24),
+        # Meta: the ad set's attribution setting, 7-day click by default.
+        Platform.META: AttributionWindow(hours=7 * 24),
+        # Amazon: Sponsored Products columns are 7-day (purchases7d / sales7d); Sponsored Brands and
+        # Sponsored Display attribute 14 days.
+        Platform.AMAZON_ADS: AttributionWindow(
+            hours=7 * 24,
+            by_ad_product={"sponsored_products": 7 * 24, "sponsored_brands": 14 * 24, "sponsored_display": 14 * 24},
+        ),
+    }
+
+
 class RewardConfig(BaseModel):
     """The reward spec: how a matured action's performance delta becomes a number.
 
     Default, following the operator's usual stack: +2 when ROAS >= 3, +1 when daily spend is within
     5 % of pace, -3 when CPC rose more than 20 %.
+
+    An action's outcome is the first full day after it, in the account's time zone. Its reward matures
+    when that day's attribution window has closed (`attribution_window_hours`, per platform, or per
+    account); conversions that still arrive later restate it, until `restatement_horizon_days` after
+    the action.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -85,9 +165,37 @@ class RewardConfig(BaseModel):
     pace_bonus: float = Field(default=1.0, allow_inf_nan=False)
     cpc_spike_pct: float = Field(default=20.0, ge=0, allow_inf_nan=False)
     cpc_spike_penalty: float = Field(default=-3.0, allow_inf_nan=False)
-    attribution_window_hours: dict[Platform, float] = Field(
-        default_factory=lambda: {Platform.GOOGLE_ADS: 24.0, Platform.META: 24.0, Platform.AMAZON_ADS: 24.0}
-    )
+    attribution_window_hours: dict[Platform, AttributionWindow] = Field(default_factory=_default_windows)
+    """Per platform; a platform left out keeps its default."""
+    restatement_horizon_days: float = Field(default=28.0, gt=0, le=90, allow_inf_nan=False)
+    """How long after an action late conversions still restate its reward. Restatement needs the outcome
+    day in the platform's daily history (at most 14 days back), so later changes are not seen."""
+
+    @field_validator("attribution_window_hours", mode="before")
+    @classmethod
+    def _keep_unnamed_platform_defaults(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            merged: dict[Any, Any] = {p.value: w for p, w in _default_windows().items()}
+            merged.update(value)
+            return merged
+        return value
+
+    @model_validator(mode="after")
+    def _horizon_covers_the_windows(self) -> RewardConfig:
+        longest = max(max([w.hours, *w.by_ad_product.values()]) for w in self.attribution_window_hours.values())
+        if self.restatement_horizon_days * 24 < longest:
+            raise ValueError(
+                f"restatement_horizon_days ({self.restatement_horizon_days:g}) is shorter than the longest "
+                f"attribution window ({longest / 24:g} days): a reward would stop being restated before it matured"
+            )
+        return self
+
+    def window_hours(self, platform: Platform, *, ad_product: str | None = None) -> float:
+        """Return the attribution window of a platform (and ad product), in hours."""
+        window = self.attribution_window_hours.get(platform) or _default_windows()[platform]
+        if ad_product is None and platform is Platform.AMAZON_ADS:
+            ad_product = AMAZON_AD_PRODUCT_READ
+        return window.for_ad_product(ad_product)
 
 
 class SimulationConfig(BaseModel):
@@ -177,6 +285,27 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'bidloop.sqlite').as_posix()}"
+
+    @model_validator(mode="after")
+    def _account_windows_within_the_horizon(self) -> Settings:
+        for account in self.accounts:
+            hours = account.attribution_window_hours
+            if hours is not None and hours > self.reward.restatement_horizon_days * 24:
+                raise ValueError(
+                    f"account {account.id!r}: attribution_window_hours ({hours:g}) is longer than "
+                    f"reward.restatement_horizon_days ({self.reward.restatement_horizon_days:g} days)"
+                )
+        return self
+
+    def reward_window_hours(self, account_id: str) -> float:
+        """Return how long an action's outcome day attributes conversions on this account, in hours.
+
+        The account's own `attribution_window_hours` if set, else its platform's default.
+        """
+        account = self.account(account_id)
+        if account.attribution_window_hours is not None:
+            return account.attribution_window_hours
+        return self.reward.window_hours(account.platform)
 
     def account(self, account_id: str) -> AccountConfig:
         """Return one configured account.

@@ -9,6 +9,7 @@ schema at scale. Tables (all created by `Store.create_schema`, later by Alembic 
     writes         the write ledger: intent before sending, outcome after (exactly-once on resume)
     snapshots      what each run observed, per account (JSON), so checkpoints stay small
     trajectories   (state, action, reward, next state), reward filled in when the window matures
+    reward_restatements  each later change of a matured reward (late conversions), old and new value
     audit_log      append-only, hash-chained record of every decision and write
     approvals      actions waiting for, or decided by, a person
     controls       switches such as the kill switch (`writes_paused`)
@@ -19,14 +20,16 @@ schema at scale. Tables (all created by `Store.create_schema`, later by Alembic 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -47,9 +50,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from bidloop.core.errors import RunError, StoreError
+from bidloop.core.errors import BidloopError, RunError, StoreError
 
 __all__ = [
+    "AccountError",
     "AccountLockRow",
     "ActionRow",
     "ApprovalRow",
@@ -57,6 +61,9 @@ __all__ = [
     "Base",
     "ControlRow",
     "DecisionRow",
+    "OutcomeObservation",
+    "RewardRestatement",
+    "RewardRestatementRow",
     "RunRow",
     "SimMarketRow",
     "SnapshotRow",
@@ -96,6 +103,8 @@ class RunRow(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     report_md: Mapped[str | None] = mapped_column(Text, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    account_errors: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """Accounts the run stopped (account id -> `code`, `message`, `hint`); the others ran."""
 
 
 class ActionRow(Base):
@@ -183,6 +192,74 @@ class TrajectoryRow(Base):
     matures_at: Mapped[datetime] = mapped_column(index=True)
     """When the attribution window closes (platform clock: the sim's clock in simulate mode)."""
     matured_at: Mapped[datetime | None] = mapped_column(default=None)
+    outcome_date: Mapped[date | None] = mapped_column(Date, default=None)
+    """The day whose performance is the action's outcome (the account's calendar); None on rows logged
+    before outcomes had a day (they mature on the last full day and are never restated)."""
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """The latest reading of the outcome day: `metrics` (a `Metrics` dump) and `observed_at`."""
+    restate_until: Mapped[datetime | None] = mapped_column(default=None)
+    """Until when late conversions restate the reward (platform clock)."""
+    first_reward: Mapped[float | None] = mapped_column(Float, default=None)
+    """The reward when it first matured; `reward` is the latest (restated) value."""
+    restatements: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    restated_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the reward was last restated (platform clock)."""
+
+
+class RewardRestatementRow(Base):
+    """One change of a matured reward, because the outcome day's conversions changed afterwards."""
+
+    __tablename__ = "reward_restatements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trajectory_id: Mapped[int] = mapped_column(ForeignKey("trajectories.id"), index=True)
+    action_id: Mapped[str] = mapped_column(String(96))
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    old_reward: Mapped[float | None] = mapped_column(Float, default=None)
+    new_reward: Mapped[float | None] = mapped_column(Float, default=None)
+    old_outcome: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    new_outcome: Mapped[dict[str, Any]] = mapped_column()
+    reward_components: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    restated_at: Mapped[datetime] = mapped_column()
+    """The platform clock of the run that saw the change."""
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True)
+class OutcomeObservation:
+    """A fresh reading of an action's outcome day (before its reward matures)."""
+
+    trajectory_id: int
+    outcome: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RewardRestatement:
+    """A matured reward recomputed because its outcome day changed (late conversions)."""
+
+    trajectory_id: int
+    reward: float
+    reward_components: dict[str, Any]
+    outcome: dict[str, Any]
+    restated_at: datetime
+    next_state: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AccountError:
+    """Why a run stopped one account (the run went on with the others)."""
+
+    code: str
+    message: str
+    hint: str | None = None
+
+    @classmethod
+    def of(cls, error: BidloopError) -> AccountError:
+        """Return the record of a bidloop error."""
+        return cls(code=error.code.value, message=error.message, hint=error.hint)
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
 
 
 class AuditRow(Base):
@@ -463,6 +540,26 @@ class Store:
                         )
                     )
 
+    def set_account_errors(self, run_id: str, errors: Mapping[str, AccountError]) -> None:
+        """Record the accounts a run stopped (replacing an earlier observe's), and say so in the run's `error`."""
+        with self.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise RunError(f"no run {run_id!r}")
+            row.account_errors = (
+                {a: {"code": e.code, "message": e.message, "hint": e.hint} for a, e in sorted(errors.items())}
+                if errors
+                else None
+            )
+            row.error = "; ".join(f"{a}: {e}" for a, e in sorted(errors.items())) if errors else None
+
+    def account_errors(self, run_id: str) -> dict[str, AccountError]:
+        """Return the accounts a run stopped, with why (empty when every account ran)."""
+        with self.session() as s:
+            row = s.get(RunRow, run_id)
+            raw = (row.account_errors if row is not None else None) or {}
+            return {a: AccountError(code=e["code"], message=e["message"], hint=e.get("hint")) for a, e in raw.items()}
+
     def save_snapshots(self, run_id: str, payloads: dict[str, str]) -> None:
         """Store what a run observed: account id -> `Snapshot` JSON. A re-run of observe replaces them."""
         with self.session() as s:
@@ -507,10 +604,18 @@ class Store:
         """Insert trajectory records (reward pending)."""
         if not rows:
             return
+        values = []
+        for r in rows:
+            v = {**r, "run_id": run_id, "matures_at": _utc(r["matures_at"])}
+            if r.get("restate_until") is not None:
+                v["restate_until"] = _utc(r["restate_until"])
+            if r.get("reward") is not None:
+                v.setdefault("first_reward", r["reward"])
+            values.append(v)
+        # One key set per statement: a bulk INSERT takes its columns from the first row.
         with self.session() as s:
-            s.execute(
-                insert(TrajectoryRow), [{**r, "run_id": run_id, "matures_at": _utc(r["matures_at"])} for r in rows]
-            )
+            for keys in {tuple(sorted(v)) for v in values}:
+                s.execute(insert(TrajectoryRow), [v for v in values if tuple(sorted(v)) == keys])
 
     def pending_trajectories(self, *, matured_by: datetime, account_id: str | None = None) -> list[TrajectoryRow]:
         """Return trajectories whose attribution window closed by `matured_by` and that have no reward yet."""
@@ -528,7 +633,82 @@ class Store:
             return
         stamp = utcnow()
         with self.session() as s:
-            s.execute(update(TrajectoryRow), [{**r, "matured_at": stamp} for r in rows])
+            values = [{**r, "matured_at": stamp, "first_reward": r.get("reward")} for r in rows]
+            for keys in {tuple(sorted(v)) for v in values}:
+                s.execute(update(TrajectoryRow), [v for v in values if tuple(sorted(v)) == keys])
+
+    def reward_candidates(self, *, account_id: str, now: datetime) -> list[TrajectoryRow]:
+        """Return an account's trajectories whose reward may change now, oldest first.
+
+        Those without a reward yet, and matured ones with an outcome day still inside their restatement
+        horizon (`restate_until` after `now`).
+        """
+        at = _utc(now)
+        with self.session() as s:
+            q = select(TrajectoryRow).where(
+                TrajectoryRow.account_id == account_id,
+                TrajectoryRow.matured_at.is_(None)
+                | (
+                    TrajectoryRow.outcome_date.is_not(None)
+                    & TrajectoryRow.restate_until.is_not(None)
+                    & (TrajectoryRow.restate_until > at)
+                ),
+            )
+            return list(s.scalars(q.order_by(TrajectoryRow.id)))
+
+    def record_outcome_observations(self, observations: Sequence[OutcomeObservation]) -> None:
+        """Keep the latest reading of pending actions' outcome days (used if the day leaves the history)."""
+        if not observations:
+            return
+        with self.session() as s:
+            s.execute(update(TrajectoryRow), [{"id": o.trajectory_id, "outcome": o.outcome} for o in observations])
+
+    def restate_rewards(self, restatements: Sequence[RewardRestatement]) -> None:
+        """Replace matured rewards with recomputed ones, keeping the first value and one history row per change."""
+        if not restatements:
+            return
+        with self.session() as s:
+            for r in restatements:
+                row = s.get(TrajectoryRow, r.trajectory_id)
+                if row is None:
+                    raise StoreError(f"no trajectory {r.trajectory_id} to restate")
+                s.add(
+                    RewardRestatementRow(
+                        trajectory_id=row.id,
+                        action_id=row.action_id,
+                        account_id=row.account_id,
+                        old_reward=row.reward,
+                        new_reward=r.reward,
+                        old_outcome=row.outcome,
+                        new_outcome=r.outcome,
+                        reward_components=r.reward_components,
+                        restated_at=_utc(r.restated_at),
+                    )
+                )
+                if row.first_reward is None:
+                    row.first_reward = row.reward
+                row.reward = r.reward
+                row.reward_components = r.reward_components
+                row.outcome = r.outcome
+                row.restatements = (row.restatements or 0) + 1
+                row.restated_at = _utc(r.restated_at)
+                if r.next_state is not None:
+                    row.next_state = r.next_state
+
+    def reward_restatements(
+        self, *, account_id: str | None = None, trajectory_id: int | None = None
+    ) -> list[RewardRestatementRow]:
+        """Return the history of restated rewards, oldest first (times timezone-aware)."""
+        with self.session() as s:
+            q = select(RewardRestatementRow)
+            if account_id is not None:
+                q = q.where(RewardRestatementRow.account_id == account_id)
+            if trajectory_id is not None:
+                q = q.where(RewardRestatementRow.trajectory_id == trajectory_id)
+            rows = list(s.scalars(q.order_by(RewardRestatementRow.id)))
+            for row in rows:
+                row.restated_at = _aware(row.restated_at)
+            return rows
 
     def trajectories(self, *, matured: bool | None = None, limit: int | None = None) -> list[TrajectoryRow]:
         """Return trajectory records, oldest first; `matured` filters on whether the reward is in."""

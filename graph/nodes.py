@@ -8,7 +8,7 @@ crash: records are keyed by action id, and `apply` consults the write ledger bef
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -23,17 +23,18 @@ from bidloop.core.agent_context import AgentContext
 from bidloop.core.clearance import Clearance
 from bidloop.core.decisions import Decision, Verdict, WriteResult, WriteStatus
 from bidloop.core.entities import EntityKind, EntityState
-from bidloop.core.errors import BidloopError, PlatformError
+from bidloop.core.errors import BidloopError, ConfigError, PlatformError
 from bidloop.core.metrics import Metrics
 from bidloop.core.money import round_down_to_currency_unit
 from bidloop.core.snapshot import Snapshot
+from bidloop.core.store import AccountError
 from bidloop.graph.context import RunContext
+from bidloop.graph.rewards import reward_schedule, settle_rewards
 from bidloop.graph.state import RunState
 from bidloop.guardrails import FilterContext, evaluate, gate, history_from_ledger, issued_by_this_process
 from bidloop.guardrails.approvals import approval_feedback, create_pending, list_approvals
 from bidloop.guardrails.audit import append_many, show
 from bidloop.guardrails.kill_switch import writes_paused
-from bidloop.policies.reward import score_period
 from bidloop.tools.protocol import PlatformClient
 
 __all__ = [
@@ -54,16 +55,30 @@ _log = logging.getLogger(__name__)
 
 
 def observe(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Read a snapshot of every account in the run."""
+    """Read a snapshot of every account in the run.
+
+    An account that cannot be read, or whose platform contradicts bidloop.yaml (`AccountMismatchError`:
+    currency or time zone), is stopped: no snapshot, so no actions; the run goes on with the others and
+    records why on the run (`Store.set_account_errors`). What a client notes about its read (e.g. today's
+    data incomplete) goes into the run's notes.
+    """
     ctx = runtime.context
     snapshots: dict[str, Snapshot] = {}
     notes: list[str] = []
+    stopped: dict[str, AccountError] = {}
     for account_id in state["account_ids"]:
         ctx.say(f"observe {account_id}")
         try:
             snapshots[account_id] = ctx.clients[account_id].read_snapshot(account_id)
+        except ConfigError as exc:
+            stopped[account_id] = AccountError.of(exc)
+            notes.append(f"{account_id}: stopped, no actions: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
         except PlatformError as exc:
+            stopped[account_id] = AccountError.of(exc)
             notes.append(f"{account_id}: could not be read ({exc.message}); skipped this run")
+    for account_id, snap in snapshots.items():
+        notes.extend(f"{account_id}: {note}" for note in snap.notes)
+    ctx.store.set_account_errors(state["run_id"], stopped)
     ctx.store.save_snapshots(state["run_id"], {a: s.model_dump_json() for a, s in snapshots.items()})
     ctx.snapshot_cache[state["run_id"]] = snapshots
     return {"observed_accounts": list(snapshots), "notes": notes}
@@ -615,12 +630,6 @@ def report(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"report": rep.model_dump(mode="json")}
 
 
-def _matures_at(as_of: datetime, window_hours: float) -> datetime:
-    """Return the midnight after the attribution window closes, so the last full day is all 'after'."""
-    end = as_of + timedelta(hours=window_hours)
-    return datetime.combine(end.date() + timedelta(days=1), time(0), tzinfo=end.tzinfo)
-
-
 def _per_day(m: Metrics, days: int) -> dict[str, Any]:
     return {
         "cost_micros": m.cost_micros // days,
@@ -675,7 +684,7 @@ def log(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             holder = _holder_of(a.entity.entity_id, a.entity.kind, snap)
             if holder is None:
                 continue
-            window = ctx.settings.reward.attribution_window_hours.get(snap.platform, 24.0)
+            schedule = reward_schedule(ctx.settings, a.entity.account_id, snap)
             rows.append(
                 {
                     "action_id": a.action_id,
@@ -692,7 +701,9 @@ def log(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                         "expected_spend_fraction": snap.expected_spend_fraction,
                     },
                     "action": ACTION_ADAPTER.dump_python(a, mode="json"),
-                    "matures_at": _matures_at(snap.as_of, window),
+                    "matures_at": schedule.matures_at,
+                    "outcome_date": schedule.outcome_date,
+                    "restate_until": schedule.restate_until,
                 }
             )
         decided = {
@@ -704,34 +715,11 @@ def log(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         rows += _rejections(state, decided, snapshots, ctx)
         ctx.store.add_trajectories(run_id, rows)
 
-    matured = 0
+    matured = restated = 0
     for account_id, snap in snapshots.items():
-        pending = ctx.store.pending_trajectories(matured_by=snap.as_of, account_id=account_id)
-        done = []
-        for t in pending:
-            holder = _holder_of(t.state["holder_id"], EntityKind(t.state["holder_kind"]), snap)
-            if holder is None or not holder.daily_history:
-                continue
-            after = holder.daily_history[-1]
-            before = Metrics(**t.state["day_avg_7d"])
-            breakdown = score_period(
-                after, planned_spend_micros=t.state.get("daily_budget_micros"), before=before, spec=ctx.settings.reward
-            )
-            done.append(
-                {
-                    "id": t.id,
-                    "reward": breakdown.total,
-                    "reward_components": breakdown.model_dump(),
-                    "next_state": {
-                        "as_of": snap.as_of.isoformat(),
-                        "daily_budget_micros": holder.daily_budget_micros,
-                        "last_day": after.model_dump(),
-                        "roas_7d": holder.trailing_7d.roas,
-                    },
-                }
-            )
-        ctx.store.complete_trajectories(done)
-        matured += len(done)
-    if rows or matured:
-        ctx.say(f"log: {len(rows)} trajectories recorded, {matured} rewards matured")
+        settled = settle_rewards(ctx.store, ctx.settings, account_id, snap)
+        matured += settled.matured
+        restated += settled.restated
+    if rows or matured or restated:
+        ctx.say(f"log: {len(rows)} trajectories recorded, {matured} rewards matured, {restated} restated")
     return {}
