@@ -8,7 +8,20 @@ It speaks the wire protocol python-amazon-ad-api uses, so the real SDK runs agai
   Multi-Status bodies (`{"keywords": {"success": [...], "error": [...]}}`), with the entity when
   `Prefer: return=representation` is sent;
 * v3 reports: `POST /reporting/reports`, `GET /reporting/reports/{id}`, and the gzipped JSON rows at
-  the report's `url`.
+  the report's `url`. As on Amazon, a report takes several polls (`report_polls_until_ready`), a
+  request identical to an earlier one is answered HTTP 425 `{"code": "425", "detail": "The Request is a
+  duplicate of : <reportId>"}`, and same-day rows lag: today's row holds what was spent up to
+  `as_of - report_lag_s` ("Report generation can take as long as 3 hours", python-amazon-ad-api
+  `Reports.get_report`), spend assumed even over the day so far;
+* `POST /sp/campaigns/budget/usage` (`application/vnd.spcampaignbudgetusage.v1+json`, at most 100
+  `campaignIds`): `{"success": [{campaignId, index, budget, budgetUsagePercent, usageUpdatedTimestamp}],
+  "error": [{campaignId, index, code, details}]}`, today's spend up to `as_of - budget_usage_lag_s`.
+
+Campaigns carry `dynamicBidding` (`strategy`, `placementBidding`); money limits are enforced in USD
+only (bid 0.02-1000, budget >= 1; the minor unit is checked in every currency: JPY has none). Per-item
+errors of a 207 body use the SP v3 selector shape `{"errorType": "throttledError", "errorValue":
+{"throttledError": {"reason": "THROTTLED", "message": ...}}}`. The fake converts money itself and takes
+no helper from the client it tests.
 
 Every request must carry the bearer token, the client id and, for profile-scoped paths, the
 `Amazon-Advertising-API-Scope` header of the seeded profile; SP paths must send their versioned
@@ -20,7 +33,8 @@ fault                effect
 ==================== =====================================================================
 throttle             429 with `Retry-After: retry_after_s` (default 1)
 server_error         a transient 5xx (`status`, default 503)
-partial_failure      the next write fails for the given `ids` (entity ids) or `indices` in the 207 body
+partial_failure      the next write fails for the given `ids` (entity ids) or `indices` in the 207 body;
+                     `reason` THROTTLED gives `throttledError`, INTERNAL_ERROR `internalServerError`
 timeout_after_write  the next write is applied, then the connection is dropped (`mode="drop"`) or
                      the answer stalls `stall_s` seconds (`mode="stall"`, beyond the client timeout)
 expired_token        401 UNAUTHORIZED on API calls
@@ -43,10 +57,10 @@ import random
 import re
 import sys
 import threading
-import time
+import time as clock
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -55,7 +69,6 @@ from zoneinfo import ZoneInfo
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, MatchType, Platform, Status
 from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
-from bidloop.core.money import micros_to_major
 from bidloop.core.snapshot import Snapshot
 
 __all__ = ["FAULTS", "FakeAmazonAdsServer", "RecordedRequest", "demo_snapshot", "main", "market_snapshot"]
@@ -83,7 +96,20 @@ _REPORT_LEVELS = {
     "spAdvertisedProduct": "product_ad",
 }
 _STATE_TO_AMAZON = {Status.ENABLED: "ENABLED", Status.PAUSED: "PAUSED", Status.REMOVED: "ARCHIVED"}
-_MIN_BID, _MAX_BID, _MIN_BUDGET = 0.02, 1000.0, 1.0
+_USD_LIMITS = {"bid": (0.02, 1000.0), "budget": (1.0, None)}
+"""US bid and daily-budget limits in dollars (minimum CPC $0.02: https://kdp.amazon.com/en_US/help/topic/G201506370)."""
+_DECIMALS = {"JPY": 0, "KRW": 0}
+"""Digits after the point of amounts in the currency (two elsewhere)."""
+_ERROR_SELECTOR = {"THROTTLED": "throttledError", "INTERNAL_ERROR": "internalServerError"}
+"""SP v3 error selectors per reason: `SponsoredProductsThrottledErrorReason = THROTTLED` under
+`throttledError`, `SponsoredProductsInternalServerErrorReason = INTERNAL_ERROR` under `internalServerError`."""
+_USAGE_TYPE = "application/vnd.spcampaignbudgetusage.v1+json"
+_MICROS = 1_000_000
+
+
+def _major(micros: int) -> float:
+    """Return an amount in micros as Amazon's major-unit float (the fake's own conversion)."""
+    return round(micros / _MICROS, 6)
 
 
 @dataclass
@@ -133,7 +159,10 @@ class FakeAmazonAdsServer:
         time_zone: The profile's time zone.
         today: The date whose rows are "today" in reports (default: today in `time_zone`).
         access_token: A bearer token accepted without an LWA exchange.
+        as_of: The moment the seeded `today` metrics were spent up to (default: now, or the end of `today`).
         report_polls_until_ready: Status polls that answer PENDING before a report completes.
+        report_lag_s: How far today's report row lags `as_of` (default 3 hours).
+        budget_usage_lag_s: How far the budget-usage reading lags `as_of` (default 15 minutes).
         page_size: Entities per page of the list endpoints (`nextToken` beyond).
         listed_profile_ids: Profiles `/v2/profiles` lists (default: only `profile_id`); any other
             than `profile_id` is listed but answers 403 (visible, no access).
@@ -149,7 +178,10 @@ class FakeAmazonAdsServer:
         time_zone: str = "UTC",
         today: date | None = None,
         access_token: str = "fake-access-token",
-        report_polls_until_ready: int = 1,
+        as_of: datetime | None = None,
+        report_polls_until_ready: int = 2,
+        report_lag_s: float = 3 * 3600.0,
+        budget_usage_lag_s: float = 900.0,
         page_size: int = 100,
         listed_profile_ids: tuple[str, ...] = (),
         port: int = 0,
@@ -159,8 +191,15 @@ class FakeAmazonAdsServer:
         self.account_name = account_name
         self.currency = currency
         self.time_zone = time_zone
-        self.today = today or datetime.now(ZoneInfo(time_zone)).date()
+        zone = ZoneInfo(time_zone)
+        if as_of is None:
+            now = datetime.now(zone)
+            as_of = now if today is None or today == now.date() else datetime.combine(today, time(23, 59), zone)
+        self.as_of = as_of.astimezone(zone)
+        self.today = today or self.as_of.date()
         self.report_polls_until_ready = report_polls_until_ready
+        self.report_lag_s = report_lag_s
+        self.budget_usage_lag_s = budget_usage_lag_s
         self.page_size = page_size
         self.entities: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in _RESOURCES}
         self.rows: list[dict[str, Any]] = []
@@ -191,6 +230,7 @@ class FakeAmazonAdsServer:
         kwargs.setdefault("currency", snapshot.currency)
         kwargs.setdefault("time_zone", snapshot.time_zone)
         kwargs.setdefault("today", snapshot.as_of.date())
+        kwargs.setdefault("as_of", snapshot.as_of)
         server = cls(profile_id=profile_id or "1000000001", **kwargs)
         for entity in snapshot.entities:
             server.add_entity(entity)
@@ -202,13 +242,15 @@ class FakeAmazonAdsServer:
         state = _STATE_TO_AMAZON[entity.status]
         ids: dict[str, Any]
         if kind is EntityKind.CAMPAIGN:
-            budget = micros_to_major(entity.daily_budget_micros or 0)
+            budget = _major(entity.daily_budget_micros or 0)
             self.entities["campaigns"][entity_id] = {
                 "campaignId": entity_id,
                 "name": entity.name,
                 "state": state,
                 "targetingType": "MANUAL",
                 "budget": {"budgetType": "DAILY", "budget": budget},
+                # Amazon's default strategy for a new SP campaign: dynamic bids, down only.
+                "dynamicBidding": {"strategy": "LEGACY_FOR_SALES", "placementBidding": []},
             }
             ids, level = {"campaignId": entity_id}, "campaign"
         elif kind is EntityKind.AD_GROUP:
@@ -219,7 +261,7 @@ class FakeAmazonAdsServer:
                 "state": state,
             }
             if entity.cpc_bid_micros is not None:
-                group["defaultBid"] = micros_to_major(entity.cpc_bid_micros)
+                group["defaultBid"] = _major(entity.cpc_bid_micros)
             self.entities["adGroups"][entity_id] = group
             return
         elif kind is EntityKind.KEYWORD:
@@ -232,7 +274,7 @@ class FakeAmazonAdsServer:
                 "state": state,
             }
             if entity.cpc_bid_micros is not None:
-                keyword["bid"] = micros_to_major(entity.cpc_bid_micros)
+                keyword["bid"] = _major(entity.cpc_bid_micros)
             self.entities["keywords"][entity_id] = keyword
             ids = {"campaignId": entity.campaign_id, "adGroupId": entity.parent_id, "keywordId": entity_id}
             level = "targeting"
@@ -293,11 +335,28 @@ class FakeAmazonAdsServer:
                 **{k: v for k, v in ids.items() if v is not None},
                 "impressions": metrics.impressions,
                 "clicks": metrics.clicks,
-                "cost": micros_to_major(metrics.cost_micros),
+                "cost": _major(metrics.cost_micros),
                 "purchases7d": metrics.conversions,
-                "sales7d": micros_to_major(metrics.conversion_value_micros),
+                "sales7d": _major(metrics.conversion_value_micros),
             }
         )
+
+    def set_dynamic_bidding(self, campaign_id: str, strategy: str, placements: dict[str, int] | None = None) -> None:
+        """Give a campaign its `dynamicBidding`: a strategy and placement adjustments (percentages, 0-900)."""
+        bidding = [{"placement": p, "percentage": int(pct)} for p, pct in (placements or {}).items()]
+        with self._lock:
+            self.entities["campaigns"][campaign_id]["dynamicBidding"] = {
+                "strategy": strategy,
+                "placementBidding": bidding,
+            }
+
+    def _visible_share(self, lag_s: float) -> float:
+        """Return the share of today's seeded spend that is visible with a lag of `lag_s` behind `as_of`."""
+        midnight = datetime.combine(self.as_of.date(), time(0), self.as_of.tzinfo)
+        elapsed = (self.as_of - midnight).total_seconds()
+        if elapsed <= 0:
+            return 1.0
+        return min(max((elapsed - lag_s) / elapsed, 0.0), 1.0)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -468,6 +527,10 @@ class FakeAmazonAdsServer:
             return self._create_report(body or {})
         if endpoint == "GET /reporting/reports/{id}":
             return self._report_status(path.rsplit("/", 1)[1])
+        if endpoint == "POST /sp/campaigns/budget/usage":
+            if headers.get("content-type", "").split(";")[0].strip() != _USAGE_TYPE:
+                return _json(415, {"code": "UNSUPPORTED_MEDIA_TYPE", "details": f"Content-Type must be {_USAGE_TYPE}"})
+            return self._budget_usage(body or {})
         match = re.fullmatch(r"/sp/(campaigns|adGroups|keywords|negativeKeywords|productAds)(/list)?", path)
         if match is None:
             return _json(404, {"code": "NOT_FOUND", "details": f"no route {endpoint}"})
@@ -578,10 +641,9 @@ class FakeAmazonAdsServer:
                     index in partial.params.get("indices", ())
                     or str(item.get(id_field, item.get("adGroupId"))) in {str(i) for i in partial.params.get("ids", ())}
                 ):
-                    reason = partial.params.get("reason", "INVALID_ARGUMENT")
-                    errors.append(
-                        _error_item(index, "invalidArgumentError", reason, "rejected by injected partial failure")
-                    )
+                    reason = str(partial.params.get("reason", "INVALID_ARGUMENT"))
+                    selector = _ERROR_SELECTOR.get(reason, "otherError")
+                    errors.append(_error_item(index, selector, reason, "rejected by injected partial failure"))
                     continue
                 outcome = self._create_one(resource, item) if create else self._update_one(resource, item)
                 if isinstance(outcome, dict) and "errors" in outcome:
@@ -596,7 +658,7 @@ class FakeAmazonAdsServer:
                 success.append(entry)
         if after is not None:
             if after.params.get("mode", "drop") == "stall":
-                time.sleep(float(after.params.get("stall_s", 2.0)))
+                clock.sleep(float(after.params.get("stall_s", 2.0)))
             else:
                 raise _Dropped
         return _json(207, {resource: {"success": success, "error": errors}})
@@ -608,9 +670,9 @@ class FakeAmazonAdsServer:
             return _error_item(
                 0, "entityNotFoundError", "ENTITY_NOT_FOUND", f"{id_field} {item.get(id_field)} not found"
             )
-        problem = _money_problem(item)
+        problem = _money_problem(item, self.currency)
         if problem:
-            return _error_item(0, "invalidArgumentError", "INVALID_ARGUMENT", problem)
+            return _error_item(0, *problem)
         for key, value in item.items():
             if key != id_field:
                 entity[key] = value
@@ -621,9 +683,9 @@ class FakeAmazonAdsServer:
         group = self.entities["adGroups"].get(str(item.get("adGroupId")))
         if group is None or str(group.get("campaignId")) != str(item.get("campaignId")):
             return _error_item(0, "entityNotFoundError", "ENTITY_NOT_FOUND", "ad group not found in that campaign")
-        problem = _money_problem(item)
+        problem = _money_problem(item, self.currency)
         if problem:
-            return _error_item(0, "invalidArgumentError", "INVALID_ARGUMENT", problem)
+            return _error_item(0, *problem)
         text = str(item.get("keywordText", "")).casefold()
         for existing in self.entities[resource].values():
             same = (
@@ -642,14 +704,24 @@ class FakeAmazonAdsServer:
         level = _REPORT_LEVELS.get(str(config.get("reportTypeId")))
         if level is None or config.get("timeUnit") != "DAILY" or not config.get("columns"):
             return _json(400, {"code": "INVALID_ARGUMENT", "details": "unsupported report configuration"})
-        report_id = f"rep-{next(self._ids)}"
+        request_key = json.dumps(
+            {"startDate": body.get("startDate"), "endDate": body.get("endDate"), "configuration": config},
+            sort_keys=True,
+        )
         with self._lock:
+            for known_id, known in self.reports.items():
+                if known["request"] == request_key:
+                    # Reporting v3's answer to a request identical to an earlier one.
+                    return _json(425, {"code": "425", "detail": f"The Request is a duplicate of : {known_id}"})
+            report_id = f"rep-{next(self._ids)}"
             self.reports[report_id] = {
                 "level": level,
                 "columns": list(config["columns"]),
                 "start": body.get("startDate"),
                 "end": body.get("endDate"),
                 "polls": 0,
+                "request": request_key,
+                "created": self.as_of,
             }
         return _json(200, {"reportId": report_id, "status": "PENDING"})
 
@@ -660,7 +732,8 @@ class FakeAmazonAdsServer:
                 return _json(404, {"code": "NOT_FOUND", "details": f"report {report_id} not found"})
             report["polls"] += 1
             ready = report["polls"] > self.report_polls_until_ready
-        answer = {"reportId": report_id, "status": "COMPLETED" if ready else "PENDING"}
+        created = report["created"].astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        answer = {"reportId": report_id, "status": "COMPLETED" if ready else "PENDING", "createdAt": created}
         if ready:
             answer["url"] = f"{self.address}/download/{report_id}.json.gz"
         return _json(200, answer)
@@ -669,12 +742,66 @@ class FakeAmazonAdsServer:
         report = self.reports.get(name.split(".")[0])
         if report is None:
             return 404, {"Content-Type": "text/plain"}, b"not found"
-        rows = [
-            {col: row.get(col) for col in report["columns"] if col in row}
-            for row in self.rows
-            if row["level"] == report["level"] and report["start"] <= row["date"] <= report["end"]
-        ]
+        share = self._visible_share(self.report_lag_s)
+        today = self.today.isoformat()
+        rows = []
+        for row in self.rows:
+            if row["level"] != report["level"] or not report["start"] <= row["date"] <= report["end"]:
+                continue
+            shown = _scaled_row(row, share) if row["date"] == today else row
+            rows.append({col: shown.get(col) for col in report["columns"] if col in shown})
         return 200, {"Content-Type": "application/octet-stream"}, gzip.compress(json.dumps(rows).encode())
+
+    def _budget_usage(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        ids = body.get("campaignIds")
+        if not isinstance(ids, list) or not ids or len(ids) > 100:
+            return _json(400, {"code": "INVALID_ARGUMENT", "details": "campaignIds must hold 1 to 100 ids"})
+        share = self._visible_share(self.budget_usage_lag_s)
+        read_at = (self.as_of - timedelta(seconds=self.budget_usage_lag_s)).astimezone(ZoneInfo("UTC"))
+        today = self.today.isoformat()
+        success: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        with self._lock:
+            for index, campaign_id in enumerate(ids):
+                campaign = self.entities["campaigns"].get(str(campaign_id))
+                if campaign is None:
+                    errors.append(
+                        {"campaignId": campaign_id, "index": index, "code": "404", "details": "campaign not found"}
+                    )
+                    continue
+                budget = float((campaign.get("budget") or {}).get("budget") or 0.0)
+                spent = sum(
+                    float(r.get("cost") or 0.0)
+                    for r in self.rows
+                    if r["level"] == "campaign" and r["date"] == today and str(r.get("campaignId")) == str(campaign_id)
+                )
+                percent = round(100.0 * spent * share / budget, 4) if budget > 0 else 0.0
+                success.append(
+                    {
+                        "campaignId": str(campaign_id),
+                        "index": index,
+                        "budget": budget,
+                        "budgetUsagePercent": percent,
+                        "usageUpdatedTimestamp": read_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                    }
+                )
+        answer: dict[str, Any] = {"success": success}
+        if errors:
+            answer["error"] = errors
+        return _json(207 if errors else 200, answer)
+
+
+def _scaled_row(row: dict[str, Any], share: float) -> dict[str, Any]:
+    """Return a report row as far as it is known: counts and money scaled by `share` (spend even over the day)."""
+    if share >= 1.0:
+        return row
+    out = dict(row)
+    for col in ("impressions", "clicks"):
+        out[col] = int(int(row.get(col) or 0) * share)
+    for col in ("cost", "sales7d"):
+        out[col] = round(float(row.get(col) or 0.0) * share, 2)
+    out["purchases7d"] = float(row.get("purchases7d") or 0.0) * share
+    return out
 
 
 def _is_write(endpoint: str) -> bool:
@@ -684,22 +811,31 @@ def _is_write(endpoint: str) -> bool:
     return method in {"PUT", "POST"}
 
 
-def _money_problem(item: dict[str, Any]) -> str | None:
+def _money_problem(item: dict[str, Any], currency: str) -> tuple[str, str, str] | None:
+    """Return (SP v3 error selector, reason, message) for a bid or budget Amazon would refuse, or None."""
     checks = []
     if "bid" in item:
-        checks.append(("bid", item["bid"], _MIN_BID))
+        checks.append(("bid", item["bid"], "bid"))
     if "defaultBid" in item:
-        checks.append(("defaultBid", item["defaultBid"], _MIN_BID))
+        checks.append(("defaultBid", item["defaultBid"], "bid"))
     budget = item.get("budget")
     if isinstance(budget, dict) and "budget" in budget:
-        checks.append(("budget", budget["budget"], _MIN_BUDGET))
-    for name, value, minimum in checks:
+        checks.append(("budget", budget["budget"], "budget"))
+    digits = _DECIMALS.get(currency, 2)
+    for name, value, kind in checks:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{name} must be a number in major currency units"
-        if round(value, 2) != value:
-            return f"{name} {value} has more than 2 decimal places"
-        if value < minimum or (name != "budget" and value > _MAX_BID):
-            return f"{name} {value} is out of range"
+            return "malformedValueError", "MALFORMED_VALUE", f"{name} must be a number in major currency units"
+        if round(value, digits) != value:
+            message = f"{name} {value} has more than {digits} decimal places for {currency}"
+            return "malformedValueError", "MALFORMED_VALUE", message
+        if value <= 0:
+            return "rangeError", "TOO_LOW", f"{name} {value} is too low"
+        if currency == "USD":
+            low, high = _USD_LIMITS[kind]
+            if value < low:
+                return "rangeError", "TOO_LOW", f"{name} {value} is too low (minimum {low} USD)"
+            if high is not None and value > high:
+                return "rangeError", "TOO_HIGH", f"{name} {value} is too high (maximum {high} USD)"
     return None
 
 
@@ -862,7 +998,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
         try:
             while True:
-                time.sleep(3600)
+                clock.sleep(3600)
         except KeyboardInterrupt:
             pass
 

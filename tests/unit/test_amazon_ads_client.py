@@ -169,7 +169,10 @@ def _no_wrapper_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 @pytest.fixture
 def srv():
-    with FakeAmazonAdsServer.from_snapshot(seed_snapshot(), profile_id=PROFILE_ID) as server:
+    # No lag here: these tests pin reads, writes and units; the lag has tests of its own (test_amazon_report_lag.py).
+    with FakeAmazonAdsServer.from_snapshot(
+        seed_snapshot(), profile_id=PROFILE_ID, report_lag_s=0, budget_usage_lag_s=0
+    ) as server:
         yield server
 
 
@@ -186,6 +189,7 @@ def make_client(srv: FakeAmazonAdsServer, sleeps: Sleeps, *, timeout_s: float = 
         access_token="fake-access-token",
     )
     acct = kwargs.pop("account", None) or account(srv)
+    kwargs.setdefault("report_lag_s", 0.0)
     apis = AmazonApis.build(
         credentials, profile_id=acct.remote_id, marketplace=_na(), timeout_s=timeout_s, endpoint=srv.address
     )
@@ -278,6 +282,7 @@ def test_snapshot_gives_budget_holders_fourteen_days_of_history_oldest_first(cli
 
 
 def test_expected_spend_fraction_follows_the_accounts_local_clock(srv: FakeAmazonAdsServer, sleeps: Sleeps) -> None:
+    srv.time_zone = "America/New_York"  # the profile's `timezone`, which the configuration must match
     c = make_client(srv, sleeps, account=account(srv, time_zone="America/New_York"))
     snap = c.read_snapshot(ACCOUNT_ID)
     assert snap.as_of.hour == 11  # 15:00 UTC is 11:00 in New York (EDT)

@@ -59,7 +59,9 @@ def _bid(new: int) -> Any:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=10_000, max_value=10**12))
+@given(
+    st.integers(min_value=20_000, max_value=10**12)
+)  # from the US minimum bid, $0.02 (see the client's MIN_BID_MAJOR)
 def test_a_bid_goes_out_rounded_down_to_the_cent_and_reads_back_exactly(micros: int) -> None:
     client, keywords, _ = _client()
     [result] = client.apply("a", [_bid(micros)])

@@ -6,6 +6,7 @@ This is the one place that knows the wrapper's exceptions: `AdvertisingApiExcept
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,10 +24,15 @@ from bidloop.core.errors import PlatformAuthError, PlatformError, RateLimitedErr
 from bidloop.core.settings import AccountConfig
 from bidloop.tools._retry import Failure
 
-__all__ = ["SDK_ERRORS", "classify_failure", "to_platform_error"]
+__all__ = ["SDK_ERRORS", "classify_failure", "duplicate_report_id", "to_platform_error"]
 
 PLATFORM = Platform.AMAZON_ADS.value
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+_AMBIGUOUS_STATUS = {500, 502, 503, 504}
+"""A 5xx may come from a gateway after Amazon executed the request: a write is read back before any resend."""
+DUPLICATE_REPORT_STATUS = 425
+"""Reporting v3 answers a request identical to a pending one with HTTP 425 and the pending report's id."""
+_DUPLICATE_OF = re.compile(r"duplicate of\s*:?\s*([A-Za-z0-9._-]+)", re.IGNORECASE)
 
 
 def _retry_after_s(headers: Any) -> float | None:
@@ -49,9 +55,10 @@ def _retry_after_s(headers: Any) -> float | None:
 def classify_failure(exc: BaseException) -> Failure:
     """Classify one exception from the wrapper for the retry layer.
 
-    429 and 5xx are retryable (`Retry-After` is the wait hint); a connect timeout is retryable and
-    unambiguous (nothing was sent); a read timeout or dropped connection is retryable but ambiguous
-    (the write may have landed). Everything else (400/401/403/404/422, LWA errors) is final.
+    429 and 5xx are retryable (`Retry-After` is the wait hint); a 5xx is also ambiguous (a gateway may
+    answer 502/504 after Amazon executed a write, so writes are read back before they are resent); a
+    connect timeout is retryable and unambiguous (nothing was sent); a read timeout or dropped
+    connection is retryable but ambiguous. Everything else (400/401/403/404/422, 425, LWA errors) is final.
     """
     if isinstance(exc, AdvertisingApiException):
         try:
@@ -59,7 +66,9 @@ def classify_failure(exc: BaseException) -> Failure:
         except (TypeError, ValueError):
             return Failure(retryable=False)
         if status in _RETRYABLE_STATUS:
-            return Failure(retryable=True, wait_hint_s=_retry_after_s(exc.headers))
+            return Failure(
+                retryable=True, wait_hint_s=_retry_after_s(exc.headers), ambiguous=status in _AMBIGUOUS_STATUS
+            )
         return Failure(retryable=False)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return Failure(retryable=True)
@@ -68,9 +77,32 @@ def classify_failure(exc: BaseException) -> Failure:
     return Failure(retryable=False)
 
 
+def duplicate_report_id(exc: BaseException) -> str | None:
+    """Return the pending report's id from a reporting v3 HTTP 425 answer, or None for any other failure.
+
+    The body is `{"code": "425", "detail": "The Request is a duplicate of : <reportId>"}`.
+    """
+    if not isinstance(exc, AdvertisingApiException):
+        return None
+    try:
+        status = int(exc.code)
+    except (TypeError, ValueError):
+        return None
+    if status != DUPLICATE_REPORT_STATUS:
+        return None
+    body = exc.error
+    text = (
+        " ".join(str(body.get(k) or "") for k in ("detail", "details", "message"))
+        if isinstance(body, dict)
+        else str(body)
+    )
+    match = _DUPLICATE_OF.search(text)
+    return match.group(1) if match else None
+
+
 def _body_detail(error: Any) -> str:
     if isinstance(error, dict):
-        detail = error.get("details") or error.get("message") or error.get("code")
+        detail = error.get("details") or error.get("detail") or error.get("message") or error.get("code")
         return str(detail) if detail else ""
     return ""
 

@@ -21,7 +21,11 @@ __all__ = [
     "write_result",
 ]
 
-_RETRYABLE_ITEM_ERRORS = {"INTERNAL_ERROR", "INTERNALERROR", "THROTTLED", "TOO_MANY_REQUESTS"}
+_RESEND_SELECTORS = {"throttledError"}
+_RESEND_REASONS = {"THROTTLED"}
+"""SP v3 per-item errors worth sending again: `errorValue.throttledError.reason == "THROTTLED"` ("failure due to
+API caller exceeding allowed service limits"). `internalServerError` (`INTERNAL_ERROR`) is final: the v3 schema
+calls it "non-retryable API service error. Sending the same request will result in another error"."""
 
 
 @dataclass(frozen=True)
@@ -103,26 +107,31 @@ def write_result(action: Action, status: WriteStatus, message: str, **kwargs: An
 
 
 def item_error_message(entry: dict[str, Any]) -> tuple[str, bool]:
+    """Return (a message, whether the item may be sent again) for one `error` entry of a 207 body.
+
+    SP v3 names each error twice: `errorType` and the one key of `errorValue` (the selector, e.g.
+    `throttledError`), whose object holds the `reason` (e.g. `THROTTLED`) and a `message`.
+    """
     errors = entry.get("errors") or []
     parts: list[str] = []
-    retryable = False
+    resend = False
     for error in errors if isinstance(errors, list) else []:
         if not isinstance(error, dict):
             continue
         error_type = str(error.get("errorType") or "error")
-        retryable = retryable or error_type.upper().replace(" ", "") in _RETRYABLE_ITEM_ERRORS
-        detail = ""
+        detail, reason, selectors = "", "", {error_type}
         value = error.get("errorValue")
         if isinstance(value, dict):
+            selectors |= {str(k) for k in value}
             for inner in value.values():
-                if isinstance(inner, dict) and inner.get("message"):
-                    detail = str(inner["message"])
-                    reason = inner.get("reason")
-                    if reason:
-                        detail = f"{reason}: {detail}"
+                if isinstance(inner, dict):
+                    reason = str(inner.get("reason") or "")
+                    detail = str(inner.get("message") or "")
                     break
-        parts.append(f"{error_type}: {detail}" if detail else error_type)
-    return ("; ".join(parts) or "Amazon reported an error for this item without details"), retryable
+        resend = resend or bool(selectors & _RESEND_SELECTORS) or reason.upper() in _RESEND_REASONS
+        text = f"{reason}: {detail}" if reason and detail else (reason or detail)
+        parts.append(f"{error_type}: {text}" if text else error_type)
+    return ("; ".join(parts) or "Amazon reported an error for this item without details"), resend
 
 
 def chunks(items: list[PendingItem], size: int) -> Iterable[list[PendingItem]]:

@@ -59,8 +59,18 @@ from bidloop.core.actions import (
 )
 from bidloop.core.clearance import Clearance, verify_clearance
 from bidloop.core.decisions import WriteResult, WriteStatus
-from bidloop.core.entities import AccountInfo, EntityKind, EntityRef, EntityState, MatchType, Platform, Status
+from bidloop.core.entities import (
+    AccountInfo,
+    BiddingStrategy,
+    EntityKind,
+    EntityRef,
+    EntityState,
+    MatchType,
+    Platform,
+    Status,
+)
 from bidloop.core.errors import (
+    AccountMismatchError,
     BidloopError,
     ConfigError,
     PlatformAuthError,
@@ -78,7 +88,7 @@ from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
 from bidloop.tools._retry import RetryPolicy, RetryStats, call_with_retries
 from bidloop.tools.amazon_ads._credentials import AmazonCredentials, load_credentials, resolve_marketplace
-from bidloop.tools.amazon_ads._failures import SDK_ERRORS, classify_failure, to_platform_error
+from bidloop.tools.amazon_ads._failures import SDK_ERRORS, classify_failure, duplicate_report_id, to_platform_error
 from bidloop.tools.amazon_ads._operations import (
     API_OF_RESOURCE,
     LIST_FILTERS,
@@ -113,8 +123,21 @@ MAX_ITEMS_PER_REQUEST = 1000
 """Items per SP v3 create/update request (the v3 schemas' `maxItems`; also the list filters' limit)."""
 DEFAULT_TIMEOUT_S = 30.0
 """Seconds before any single HTTP call is abandoned (the wrapper's own default is no timeout)."""
-MIN_DAILY_BUDGET_MAJOR = 1.0
-"""Smallest SP daily budget, in major units (local pre-check; Amazon has the final word)."""
+MIN_DAILY_BUDGET_MAJOR = {"USD": 1.0}
+"""Smallest SP daily budget per currency, in major units (local pre-check; Amazon has the final word). Only
+USD is known here; other currencies are left to Amazon rather than refused on a guess."""
+MIN_BID_MAJOR = {"USD": 0.02}
+"""Smallest SP bid per currency, in major units: US $0.02 (Amazon's KDP ads help, "Minimum bid")."""
+DEFAULT_REPORT_LAG_S = 3 * 3600.0
+"""How far behind the clock same-day report rows may be: "Report generation can take as long as 3 hours"
+(python-amazon-ad-api `Reports.get_report` docstring, quoting Amazon's reporting v3 reference)."""
+BUDGET_USAGE_BATCH = 100
+"""Campaign ids per `POST /sp/campaigns/budget/usage` (the request schema's `campaignIds` `maxItems: 100`)."""
+_DYNAMIC_UP = {"AUTO_FOR_SALES": (2.0, 1.5), "RULE_BASED": (2.0, 1.5)}
+"""Factors dynamic bidding may apply on top of the bid: (top of search, other placements). Up and down
+(`AUTO_FOR_SALES`) raises bids "by a maximum of 100% for top of search and 50% for other placements"
+(Amazon's console text for the strategy); rule-based bidding has no documented cap, so it is taken as
+the same. `LEGACY_FOR_SALES` (down only) and `MANUAL` (fixed) never raise a bid."""
 
 log = logging.getLogger("bidloop.tools.amazon_ads")
 
@@ -141,10 +164,12 @@ class AmazonApis:
     product_ads: Any
     reports: Any
     profiles: Any
+    budget_usage: Any = None
+    """`POST /sp/campaigns/budget/usage` (near-real-time spend of today); None where it is not built."""
 
     def all(self) -> list[Any]:
         """Return every SDK object."""
-        return [
+        apis = [
             self.campaigns,
             self.ad_groups,
             self.keywords,
@@ -153,6 +178,7 @@ class AmazonApis:
             self.reports,
             self.profiles,
         ]
+        return apis + ([self.budget_usage] if self.budget_usage is not None else [])
 
     @classmethod
     def build(
@@ -172,7 +198,9 @@ class AmazonApis:
             marketplace: A `ad_api.base.Marketplaces` member (never the wrapper's default).
             timeout_s: Seconds per HTTP call.
             endpoint: Base URL replacing the marketplace's host (e.g. the fake server); the LWA token
-                exchange is sent there too, so a fake can serve the whole credential flow.
+                exchange is sent there too, so a fake can serve the whole credential flow. Without it the
+                token exchange goes to the marketplace's region: NA `api.amazon.com`, EU
+                `api.amazon.co.uk`, FE `api.amazon.co.jp` (the wrapper's own `token_url` per marketplace).
         """
         sdk_credentials = credentials.sdk_dict(profile_id)
         access_token = credentials.access_token.get_secret_value() if credentials.access_token else None
@@ -185,7 +213,9 @@ class AmazonApis:
             sp.ProductAdsV3,
             Reports,
             Profiles,
+            sp.CampaignsBudgetUsage,
         )
+        token_url = str(getattr(marketplace, "value", {}).get("token_url") or "")
         for api_class in classes:
             api = api_class(
                 credentials=dict(sdk_credentials),
@@ -203,6 +233,12 @@ class AmazonApis:
                 parts = urlsplit(endpoint)
                 api._auth.scheme = f"{parts.scheme}://"
                 api._auth.host = parts.netloc
+            elif token_url:
+                # The wrapper's AccessTokenClient always posts to api.amazon.com; EU and FE advertisers
+                # exchange their refresh tokens at their own region's LWA host.
+                host, _, path = token_url.partition("/")
+                api._auth.host = host
+                api._auth.path = f"/{path}" if path else api._auth.path
             objects.append(api)
         return cls(*objects)
 
@@ -257,6 +293,7 @@ def check_access(account: AccountConfig, *, client: AmazonAdsClient | None = Non
                 accounts=accounts,
             )
         client.probe_profile()
+        client.check_identity(accounts)
     except BidloopError as exc:
         return AccessCheck(
             account_id=account.id,
@@ -288,7 +325,10 @@ class AmazonAdsClient:
         retry_policy: Limits of the retry loop (attempts, waits, the deferral threshold).
         now: Returns the current time (aware); the account's time zone decides "today".
         report_poll_interval_s: Seconds between report status polls.
-        report_max_wait_s: Total polling time after which a snapshot read fails (retryable).
+        report_max_wait_s: Polling time after which a snapshot read fails (retryable); the pending
+            reports are kept, and the next snapshot of the same range polls them instead of asking again.
+        report_lag_s: How far same-day report rows may lag the clock; today's metrics are taken as known
+            up to `as_of - report_lag_s` where the budget-usage API does not say better.
 
     Raises:
         ConfigError: If the account is not an Amazon account, has no marketplace, or its profile
@@ -307,7 +347,8 @@ class AmazonAdsClient:
         retry_policy: RetryPolicy | None = None,
         now: Callable[[], datetime] | None = None,
         report_poll_interval_s: float = 10.0,
-        report_max_wait_s: float = 900.0,
+        report_max_wait_s: float = 180.0,
+        report_lag_s: float = DEFAULT_REPORT_LAG_S,
     ) -> None:
         if account.platform is not Platform.AMAZON_ADS:
             raise ConfigError(f"account {account.id!r} is a {account.platform.value} account, not amazon_ads")
@@ -334,6 +375,9 @@ class AmazonAdsClient:
         self._zone = ZoneInfo(account.time_zone)
         self._poll_interval_s = report_poll_interval_s
         self._report_max_wait_s = report_max_wait_s
+        self._report_lag_s = max(report_lag_s, 0.0)
+        self._pending_reports: dict[str, str] = {}
+        """Report ids asked for and not yet downloaded, keyed by the request's configuration and dates."""
         self._campaign_of_ad_group: dict[str, str] = {}
         self.retry_stats = RetryStats()
         """Attempts, retries and read-back reconciliations over this client's life (for benchmarks)."""
@@ -523,29 +567,68 @@ class AmazonAdsClient:
         """
         self._read(lambda: self._apis.campaigns.list_campaigns(body={"maxResults": 10}))
 
+    def check_identity(self, profiles: Sequence[AccountInfo] | None = None) -> None:
+        """Compare the profile's currency and time zone (`GET /v2/profiles`) with the account's configuration.
+
+        Args:
+            profiles: The profiles already listed (`list_accounts`), to save a request.
+
+        Raises:
+            AccountMismatchError: If Amazon reports another `currencyCode` or `timezone`; it names both values.
+            PlatformAuthError: If the profile is not among those these credentials can see.
+        """
+        listed = list(profiles) if profiles is not None else self.list_accounts()
+        mine = next((info for info in listed if info.account_id == self.profile_id), None)
+        if mine is None:
+            raise PlatformAuthError(
+                f"profile {self.profile_id} is not visible to these credentials",
+                platform=PLATFORM,
+                account_id=self.account.id,
+                hint="check platform_account_id in bidloop.yaml; `bidloop accounts check` lists the visible profiles",
+            )
+        for field, configured, reported in (
+            ("currency", self.account.currency, mine.currency),
+            ("time_zone", self.account.time_zone, mine.time_zone),
+        ):
+            if reported and configured != reported:
+                raise AccountMismatchError(self.account.id, field, configured, reported, platform=PLATFORM)
+
     def read_snapshot(self, account_id: str) -> Snapshot:
         """Read campaigns, ad groups, keywords and search terms with today's and trailing metrics.
 
-        Requests: the three SP v3 list endpoints (one per page) and three DAILY reports covering today
-        and the 14 days before (create, poll, download). Ad-group metrics are the sum of the
-        targeting report's rows (keywords and product targets). Product ads are the creatives.
-        Search terms are keyed by their text; `parent_id` is the keyword (or target) through
-        which the term drew most clicks, as in the simulated market.
+        Requests: the profile list (currency and time zone are checked first), the SP v3 list endpoints
+        (one per page), four DAILY reports covering today and the 14 days before (create, poll,
+        download), and the budget-usage API for today's spend of the enabled campaigns. Ad-group
+        metrics are the sum of the targeting report's rows (keywords and product targets). Product ads
+        are the creatives. Search terms are keyed by their text; `parent_id` is the keyword (or target)
+        through which the term drew most clicks, as in the simulated market.
+
+        Today is never complete on Amazon: report rows of the current day lag by up to hours. The
+        snapshot says so (`today_complete=False`), `today_through` is the moment today's numbers are
+        known up to (the oldest budget-usage reading, or `as_of - report_lag_s` where a campaign's
+        spend comes from the report), and `expected_spend_fraction` is taken at that moment, so pace
+        is judged on what is known rather than on the clock.
 
         Raises:
             UnknownAccountError: If `account_id` is not this client's account.
+            AccountMismatchError: If the profile's currency or time zone differs from the configuration.
             PlatformAuthError: If the credentials are refused.
             PlatformError: If a call fails after retries, or a report fails or is not ready in time.
         """
         self._check_account(account_id)
+        self.check_identity()
         as_of = self._now().astimezone(self._zone)
         today = as_of.date()
+        midnight = datetime.combine(today, datetime.min.time(), tzinfo=self._zone)
         active = {"stateFilter": {"include": ["ENABLED", "PAUSED"]}}
         campaigns = self._list_all(self._apis.campaigns, "list_campaigns", "campaigns", active)
         ad_groups = self._list_all(self._apis.ad_groups, "list_ad_groups", "adGroups", active)
         keywords = self._list_all(self._apis.keywords, "list_keywords", "keywords", active)
         product_ads = self._list_all(self._apis.product_ads, "list_product_ads", "productAds", active)
-        rows = self._fetch_reports(start=today - timedelta(days=HISTORY_DAYS), end=today)
+        rows, reports_created = self._fetch_reports(start=today - timedelta(days=HISTORY_DAYS), end=today)
+        # Report rows of today are known up to the report's creation, less the generation lag.
+        report_through = max(min(as_of, reports_created or as_of) - timedelta(seconds=self._report_lag_s), midnight)
+        notes: list[str] = []
 
         per_campaign = daily_metrics(rows["campaigns"], "campaignId")
         per_keyword = daily_metrics(rows["targeting"], "keywordId")
@@ -556,9 +639,23 @@ class AmazonAdsClient:
         entities: list[EntityState] = []
         account_today, account_trailing = Metrics(), Metrics()
         budget_total = 0
-        for campaign in campaigns:
-            state = self._campaign_state(campaign)
-            today_m, trailing_m, history = window_metrics(per_campaign.get(state.ref.entity_id, {}), today)
+        campaign_states = [self._campaign_state(c) for c in campaigns]
+        enabled_ids = [c.ref.entity_id for c in campaign_states if c.status is Status.ENABLED]
+        usage = self._budget_usage(enabled_ids, midnight=midnight, as_of=as_of, notes=notes)
+        knowns: list[datetime] = []
+        multipliers: dict[str, float | None] = {}
+        for state in campaign_states:
+            campaign_id = state.ref.entity_id
+            multipliers[campaign_id] = state.bid_multiplier_max
+            today_m, trailing_m, history = window_metrics(per_campaign.get(campaign_id, {}), today)
+            reading = usage.get(campaign_id)
+            if reading is not None and reading[1] > report_through:
+                spent_micros, read_at = reading
+                today_m = today_m.model_copy(update={"cost_micros": max(spent_micros, today_m.cost_micros)})
+                if state.status is Status.ENABLED:
+                    knowns.append(read_at)
+            elif state.status is Status.ENABLED:
+                knowns.append(report_through)
             state = state.model_copy(update={"today": today_m, "trailing_7d": trailing_m, "daily_history": history})
             entities.append(state)
             account_today, account_trailing = account_today + today_m, account_trailing + trailing_m
@@ -566,12 +663,12 @@ class AmazonAdsClient:
                 budget_total += state.daily_budget_micros
         default_bids: dict[str, int | None] = {}
         for group in ad_groups:
-            state = self._ad_group_state(group)
+            state = self._ad_group_state(group, multipliers)
             default_bids[state.ref.entity_id] = state.cpc_bid_micros
             today_m, trailing_m, _ = window_metrics(per_ad_group.get(state.ref.entity_id, {}), today)
             entities.append(state.model_copy(update={"today": today_m, "trailing_7d": trailing_m}))
         for keyword in keywords:
-            state = self._keyword_state(keyword, default_bids)
+            state = self._keyword_state(keyword, default_bids, multipliers)
             today_m, trailing_m, _ = window_metrics(per_keyword.get(state.ref.entity_id, {}), today)
             entities.append(state.model_copy(update={"today": today_m, "trailing_7d": trailing_m}))
         for ad in product_ads:
@@ -587,18 +684,57 @@ class AmazonAdsClient:
             today=account_today,
             trailing_7d=account_trailing,
         )
-        midnight = datetime.combine(today, datetime.min.time(), tzinfo=self._zone)
-        elapsed_s = (as_of - midnight).total_seconds()
+        # The oldest moment any delivering campaign's spend is known up to: judging pace there can only
+        # make the account look ahead of pace, never behind it because of lag.
+        today_through = min(knowns, default=report_through)
+        notes.append(
+            f"Amazon: today's numbers are known up to {today_through:%H:%M} ({self.account.time_zone}); report rows "
+            f"of today lag up to {self._report_lag_s / 3600:g} h, so pace is judged at that moment"
+        )
         return Snapshot(
             account_id=self.account.id,
             platform=Platform.AMAZON_ADS,
             currency=self.account.currency,
             time_zone=self.account.time_zone,
             as_of=as_of,
-            expected_spend_fraction=min(max(elapsed_s / 86_400, 0.0), 1.0),
+            expected_spend_fraction=_day_fraction(today_through, midnight),
             account_daily_budget_micros=budget_total,
+            today_complete=False,
+            today_through=today_through,
+            notes=notes,
             entities=[account_state, *entities],
         )
+
+    def _budget_usage(
+        self, campaign_ids: Sequence[str], *, midnight: datetime, as_of: datetime, notes: list[str]
+    ) -> dict[str, tuple[int, datetime]]:
+        """Return {campaign id: (today's spend in micros, when Amazon evaluated it)} from the budget-usage API.
+
+        `budgetUsagePercent` is spend over the campaign's `budget` (major units); `usageUpdatedTimestamp`
+        is "Last evaluation time for budget usage". A reading from before today's midnight is
+        yesterday's figure and is dropped. Where the API fails (or the wrapper raises on a batch that
+        holds an `error` list), those campaigns keep their report numbers and a note says so.
+        """
+        out: dict[str, tuple[int, datetime]] = {}
+        if self._apis.budget_usage is None or not campaign_ids:
+            return out
+        for start in range(0, len(campaign_ids), BUDGET_USAGE_BATCH):
+            chunk = list(campaign_ids[start : start + BUDGET_USAGE_BATCH])
+            send = functools.partial(self._apis.budget_usage.list_campaigns_budget_usage, body={"campaignIds": chunk})
+            try:
+                payload = self._read(send)
+            except PlatformError as exc:
+                log.warning("amazon_ads profile %s: budget usage unavailable: %s", self.profile_id, exc.message)
+                notes.append(
+                    f"Amazon budget usage unavailable for {len(chunk)} campaigns ({exc.message}); "
+                    "their spend today comes from the lagging reports"
+                )
+                continue
+            for item in (payload.get("success") or []) if isinstance(payload, dict) else []:
+                reading = _usage_reading(item, midnight=midnight, as_of=as_of)
+                if reading is not None:
+                    out[str(item.get("campaignId"))] = reading
+        return out
 
     def read_back(self, account_id: str, refs: Sequence[EntityRef]) -> dict[str, EntityState]:
         """Read the current settings (no metrics) of campaigns, ad groups, keywords and product ads, keyed by ref key.
@@ -631,21 +767,57 @@ class AmazonAdsClient:
 
     # ---------------------------------------------------------------- reports
 
-    def _fetch_reports(self, *, start: date, end: date) -> dict[str, list[dict[str, Any]]]:
-        report_ids: dict[str, str] = {}
-        for name, spec in REPORT_SPECS.items():
-            body = report_request_body(spec, start=start, end=end)
-            payload = self._read(functools.partial(self._apis.reports.post_report, body=body))
-            report_id = payload.get("reportId") if isinstance(payload, dict) else None
-            if not report_id:
-                raise PlatformError(
-                    f"Amazon Ads did not return a report id for {spec.report_type_id}",
-                    platform=PLATFORM,
-                    account_id=self.account.id,
-                    retryable=True,
-                )
-            report_ids[name] = str(report_id)
+    def _request_report(self, name: str, *, start: date, end: date) -> str:
+        """Return the id of a report for this range: a pending one this client asked for, else a new one.
+
+        Amazon answers a request identical to a pending one with HTTP 425 ("The Request is a duplicate
+        of : <reportId>"); that id is used instead of failing.
+        """
+        spec = REPORT_SPECS[name]
+        key = f"{spec.report_type_id}|{start.isoformat()}|{end.isoformat()}"
+        if key in self._pending_reports:
+            return self._pending_reports[key]
+        body = report_request_body(spec, start=start, end=end)
+        try:
+            response, _ = self._call(functools.partial(self._apis.reports.post_report, body=body))
+            payload = response.payload
+        except RateLimitedError:
+            raise
+        except SDK_ERRORS as exc:
+            duplicate_of = duplicate_report_id(exc)
+            if duplicate_of is None:
+                raise self._platform_error(exc) from exc
+            log.info(
+                "amazon_ads profile %s: %s is a duplicate of report %s; reusing it", self.profile_id, key, duplicate_of
+            )
+            payload = {"reportId": duplicate_of}
+        report_id = payload.get("reportId") if isinstance(payload, dict) else None
+        if not report_id:
+            raise PlatformError(
+                f"Amazon Ads did not return a report id for {spec.report_type_id}",
+                platform=PLATFORM,
+                account_id=self.account.id,
+                retryable=True,
+            )
+        self._pending_reports[key] = str(report_id)
+        return str(report_id)
+
+    def _forget_report(self, report_id: str) -> None:
+        for key in [k for k, v in self._pending_reports.items() if v == report_id]:
+            del self._pending_reports[key]
+
+    def _fetch_reports(self, *, start: date, end: date) -> tuple[dict[str, list[dict[str, Any]]], datetime | None]:
+        """Return each report's rows and the earliest creation time Amazon gave for them (None if none said).
+
+        Polls for at most `report_max_wait_s`; reports still pending then stay remembered, so the next
+        snapshot of the same range polls them instead of asking again.
+
+        Raises:
+            PlatformError: Retryable, if a report failed or is not ready in time.
+        """
+        report_ids = {name: self._request_report(name, start=start, end=end) for name in REPORT_SPECS}
         urls: dict[str, str] = {}
+        created: list[datetime] = []
         waited_s = 0.0
         while True:
             for name, report_id in report_ids.items():
@@ -655,7 +827,11 @@ class AmazonAdsClient:
                 state = str(status.get("status", "")).upper() if isinstance(status, dict) else ""
                 if state == "COMPLETED" and status.get("url"):
                     urls[name] = str(status["url"])
+                    created_at = _parse_timestamp(status.get("createdAt"))
+                    if created_at is not None:
+                        created.append(created_at)
                 elif state in {"FAILED", "CANCELLED"}:
+                    self._forget_report(report_id)
                     raise PlatformError(
                         f"Amazon Ads report {report_id} ({REPORT_SPECS[name].report_type_id}) {state.lower()}: "
                         f"{status.get('failureReason') or 'no reason given'}",
@@ -667,16 +843,21 @@ class AmazonAdsClient:
             if len(urls) == len(report_ids):
                 break
             if waited_s >= self._report_max_wait_s:
+                pending = ", ".join(report_ids[n] for n in report_ids if n not in urls)
                 raise PlatformError(
-                    f"Amazon Ads reports not ready after {waited_s:.0f} s",
+                    f"Amazon Ads reports not ready after {waited_s:.0f} s (still pending: {pending})",
                     platform=PLATFORM,
                     account_id=self.account.id,
                     retryable=True,
-                    hint="Amazon's report queue is slow right now; run again later or raise report_max_wait_s",
+                    hint="Amazon can take up to 3 hours to generate a report; run again later: the next snapshot "
+                    "polls the pending reports instead of asking for new ones (or raise report_max_wait_s)",
                 )
             self._sleep(self._poll_interval_s)
             waited_s += self._poll_interval_s
-        return {name: self._download(url) for name, url in urls.items()}
+        rows = {name: self._download(url) for name, url in urls.items()}
+        for report_id in report_ids.values():
+            self._forget_report(report_id)
+        return rows, min(created, default=None)
 
     def _download(self, url: str) -> list[dict[str, Any]]:
         payload = self._read(lambda: self._apis.reports.download_report(url=url, format="data"))
@@ -709,7 +890,8 @@ class AmazonAdsClient:
 
     @staticmethod
     def _status(state: Any) -> Status:
-        return _STATUS_FROM_AMAZON.get(str(state or "ENABLED").upper(), Status.PAUSED)
+        # A missing or unknown state fails closed: never count something as live that Amazon did not say is.
+        return _STATUS_FROM_AMAZON.get(str(state or "").upper(), Status.PAUSED)
 
     def _campaign_state(self, campaign: dict[str, Any]) -> EntityState:
         budget = campaign.get("budget") or {}
@@ -722,9 +904,11 @@ class AmazonAdsClient:
             campaign_id=campaign_id,
             status=self._status(campaign.get("state")),
             daily_budget_micros=self._money_in(amount),
+            bidding_strategy=BiddingStrategy.MANUAL_CPC,
+            bid_multiplier_max=bid_multiplier_max(campaign.get("dynamicBidding")),
         )
 
-    def _ad_group_state(self, group: dict[str, Any]) -> EntityState:
+    def _ad_group_state(self, group: dict[str, Any], multipliers: dict[str, float | None] | None = None) -> EntityState:
         group_id = str(group["adGroupId"])
         campaign_id = str(group.get("campaignId")) if group.get("campaignId") is not None else None
         if campaign_id:
@@ -736,20 +920,31 @@ class AmazonAdsClient:
             campaign_id=campaign_id,
             status=self._status(group.get("state")),
             cpc_bid_micros=self._money_in(group.get("defaultBid")),
+            bidding_strategy=BiddingStrategy.MANUAL_CPC,
+            bid_multiplier_max=(multipliers or {}).get(campaign_id or ""),
         )
 
-    def _keyword_state(self, keyword: dict[str, Any], default_bids: dict[str, int | None]) -> EntityState:
+    def _keyword_state(
+        self,
+        keyword: dict[str, Any],
+        default_bids: dict[str, int | None],
+        multipliers: dict[str, float | None] | None = None,
+    ) -> EntityState:
         keyword_id = str(keyword["keywordId"])
         group_id = str(keyword.get("adGroupId")) if keyword.get("adGroupId") is not None else None
         bid = self._money_in(keyword.get("bid"))
         if bid is None and group_id is not None:
             bid = default_bids.get(group_id)
+        campaign_id = str(keyword.get("campaignId")) if keyword.get("campaignId") is not None else None
         return EntityState(
             ref=self._ref(EntityKind.KEYWORD, keyword_id),
             name=str(keyword.get("keywordText") or keyword_id),
             parent_id=group_id,
-            campaign_id=str(keyword.get("campaignId")) if keyword.get("campaignId") is not None else None,
+            campaign_id=campaign_id,
             status=self._status(keyword.get("state")),
+            # SP keyword bids are manual; dynamic bidding is a multiplier on them, not a strategy of its own.
+            bidding_strategy=BiddingStrategy.MANUAL_CPC,
+            bid_multiplier_max=(multipliers or {}).get(campaign_id or ""),
             cpc_bid_micros=bid,
             text=keyword.get("keywordText"),
             match_type=_MATCH_FROM_AMAZON.get(str(keyword.get("matchType") or "").upper()),
@@ -874,7 +1069,9 @@ class AmazonAdsClient:
         if ref.platform is not Platform.AMAZON_ADS or ref.account_id != self.account.id:
             raise Refused(f"action targets {ref.key}, not Amazon account {self.account.id}; nothing sent")
         if isinstance(action, SetBid) and ref.kind in (EntityKind.KEYWORD, EntityKind.AD_GROUP):
-            target = self._target(action.new_cpc_bid_micros, what="bid")
+            target = self._target(
+                action.new_cpc_bid_micros, what="bid", minimum_major=MIN_BID_MAJOR.get(self.account.currency)
+            )
             major = micros_to_major(target)
             if ref.kind is EntityKind.KEYWORD:
                 payload = {"keywordId": ref.entity_id, "bid": major}
@@ -883,7 +1080,9 @@ class AmazonAdsClient:
             return "ad_group_bid", PendingItem(index, action, ref.entity_id, payload, target)
         if isinstance(action, SetBudget) and ref.kind is EntityKind.CAMPAIGN:
             target = self._target(
-                action.new_daily_budget_micros, what="daily budget", minimum_major=MIN_DAILY_BUDGET_MAJOR
+                action.new_daily_budget_micros,
+                what="daily budget",
+                minimum_major=MIN_DAILY_BUDGET_MAJOR.get(self.account.currency),
             )
             payload = {
                 "campaignId": ref.entity_id,
@@ -895,7 +1094,9 @@ class AmazonAdsClient:
             payload = {"adId": ref.entity_id, "state": state}
             return "product_ad_state", PendingItem(index, action, ref.entity_id, payload, target_state=state)
         if isinstance(action, AddKeyword) and ref.kind is EntityKind.AD_GROUP:
-            target = self._target(action.cpc_bid_micros, what="bid")
+            target = self._target(
+                action.cpc_bid_micros, what="bid", minimum_major=MIN_BID_MAJOR.get(self.account.currency)
+            )
             match = action.match_type.value.upper()
             payload = {
                 "adGroupId": ref.entity_id,
@@ -981,7 +1182,8 @@ class AmazonAdsClient:
             raw = entity.get("bid")
         return self._money_in(raw) if raw is not None else None
 
-    def _send_batch(self, op: Operation, chunk: list[PendingItem]) -> dict[int, WriteResult]:
+    def _send_batch(self, op: Operation, chunk: list[PendingItem], *, round_: int = 1) -> dict[int, WriteResult]:
+        """Send one request of items; items Amazon throttled one by one (207 `throttledError`) are sent again alone."""
         api = getattr(self._apis, op.api_attr)
         pending = list(chunk)
         sent: list[PendingItem] = []
@@ -1028,24 +1230,37 @@ class AmazonAdsClient:
         log.debug("amazon_ads %s: %d items, %d attempts", op.key, len(chunk), stats.attempts)
         if response is reconciled_marker:
             return results
-        results.update(self._parse_multi_status(op, sent, response.payload, stats.attempts))
+        outcome, throttled = self._parse_multi_status(op, sent, response.payload, stats.attempts)
+        results.update(outcome)
+        if throttled and round_ < self._policy.max_attempts:
+            wait_s = min(self._policy.initial_wait_s * 2 ** (round_ - 1), self._policy.max_wait_s)
+            log.info("amazon_ads %s: %d items throttled; sending them again in %.0f s", op.key, len(throttled), wait_s)
+            self._sleep(wait_s)
+            results.update(self._send_batch(op, throttled, round_=round_ + 1))
         return results
 
     def _parse_multi_status(
         self, op: Operation, sent: list[PendingItem], payload: Any, attempts: int
-    ) -> dict[int, WriteResult]:
-        """Read a 207 body item by item; an item Amazon did not list as a success is a failure."""
+    ) -> tuple[dict[int, WriteResult], list[PendingItem]]:
+        """Read a 207 body item by item; an item Amazon did not list as a success is a failure.
+
+        Returns:
+            The result per action index, and the items Amazon throttled (worth sending again alone).
+        """
         body = payload.get(op.resource) if isinstance(payload, dict) else None
         body = body if isinstance(body, dict) else {}
         outcome: dict[int, WriteResult] = {}
+        throttled: list[PendingItem] = []
         for entry in body.get("error") or []:
             position = entry.get("index") if isinstance(entry, dict) else None
             if not isinstance(position, int) or not 0 <= position < len(sent):
                 continue
-            message, retryable = item_error_message(entry)
+            message, resend = item_error_message(entry)
             item = sent[position]
+            if resend and item not in throttled:
+                throttled.append(item)
             outcome[item.index] = write_result(
-                item.action, WriteStatus.FAILED, f"Amazon refused: {message}", retryable=retryable, attempts=attempts
+                item.action, WriteStatus.FAILED, f"Amazon refused: {message}", retryable=resend, attempts=attempts
             )
         for entry in body.get("success") or []:
             position = entry.get("index") if isinstance(entry, dict) else None
@@ -1064,7 +1279,7 @@ class AmazonAdsClient:
                     retryable=True,
                     attempts=attempts,
                 )
-        return outcome
+        return outcome, throttled
 
     def _applied(self, op: Operation, item: PendingItem, entry: dict[str, Any], attempts: int) -> WriteResult:
         if op.creates:
@@ -1091,3 +1306,78 @@ class AmazonAdsClient:
             read_back=str(value) if value is not None else None,
             attempts=attempts,
         )
+
+
+def _parse_timestamp(value: Any) -> datetime | None:
+    """Return an aware datetime from Amazon's ISO-8601 text (or epoch milliseconds), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value) / 1000.0, tz=ZoneInfo("UTC"))
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def _usage_reading(item: Any, *, midnight: datetime, as_of: datetime) -> tuple[int, datetime] | None:
+    """Turn one budget-usage `success` item into (spend micros, evaluated at), or None if it is not today's."""
+    if not isinstance(item, dict) or item.get("campaignId") is None:
+        return None
+    read_at = _parse_timestamp(item.get("usageUpdatedTimestamp"))
+    percent, budget = item.get("budgetUsagePercent"), item.get("budget")
+    if read_at is None or percent is None or budget is None:
+        return None
+    if read_at < midnight:
+        return None  # yesterday's final figure, read before Amazon reset the day
+    try:
+        spent = major_to_micros(float(percent) * float(budget) / 100.0)
+    except (BidloopError, TypeError, ValueError):
+        return None
+    return max(spent, 0), min(read_at.astimezone(midnight.tzinfo), as_of)
+
+
+def _day_fraction(moment: datetime, midnight: datetime) -> float:
+    """Return the share of the day elapsed at `moment` (0..1)."""
+    return min(max((moment - midnight).total_seconds() / 86_400, 0.0), 1.0)
+
+
+def bid_multiplier_max(dynamic_bidding: Any) -> float | None:
+    """Return the largest factor Amazon may apply to a keyword's bid in a campaign, or None if unknown.
+
+    SP v3 campaigns carry `dynamicBidding = {strategy, placementBidding: [{placement, percentage}],
+    shopperCohortBidding: [{percentage, ...}]}`. A placement adjustment raises the bid for that placement
+    ("a 50% adjustment on a $1.00 bid would increase the bid to $1.50"); up-and-down dynamic bidding
+    may then double it on top of search (x1.5 elsewhere); a shopper-cohort adjustment applies on top of
+    both. The result is the maximum over placements of the product of those factors.
+    """
+    if not isinstance(dynamic_bidding, dict):
+        return None
+    strategy = str(dynamic_bidding.get("strategy") or "").upper()
+    top_up, other_up = _DYNAMIC_UP.get(strategy, (1.0, 1.0))
+    placements: dict[str, float] = {"PLACEMENT_TOP": 0.0, "PLACEMENT_REST_OF_SEARCH": 0.0}
+    for adjustment in dynamic_bidding.get("placementBidding") or []:
+        if isinstance(adjustment, dict) and adjustment.get("placement"):
+            percentage = _percentage(adjustment.get("percentage"))
+            placements[str(adjustment["placement"]).upper()] = percentage
+    cohort = max(
+        (
+            _percentage(c.get("percentage"))
+            for c in dynamic_bidding.get("shopperCohortBidding") or []
+            if isinstance(c, dict)
+        ),
+        default=0.0,
+    )
+    best = max(
+        (1.0 + pct / 100.0) * (top_up if placement == "PLACEMENT_TOP" else other_up)
+        for placement, pct in placements.items()
+    )
+    return round(best * (1.0 + cohort / 100.0), 6)
+
+
+def _percentage(value: Any) -> float:
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        return 0.0
