@@ -4,7 +4,7 @@ Inside bidloop every amount is an `int` number of micros of the account currency
 (1 currency unit = 1,000,000 micros, Google's unit). Platforms differ at the edge:
 
 * Google Ads: micros (no conversion; but budgets must be a multiple of the currency's minimum unit).
-* Meta: minor units (cents for USD; JPY and KRW have no minor unit, so 1 = one yen).
+* Meta: its own offset table (`bidloop.tools.meta._currency`), not the ISO digits below.
 * Amazon Ads: major units as floats (dollars).
 
 Conversions towards a platform round *down* (toward zero) so that a rounded amount never exceeds
@@ -43,16 +43,21 @@ MAX_MICROS = 10**15
 Micros = Annotated[int, Field(strict=True, ge=0, le=MAX_MICROS)]
 """A non-negative money amount in micros; floats (and bools) are refused, so a unit slip cannot sneak in."""
 
-# ISO 4217 digits after the decimal point where they differ from 2 (and as Meta's offsets treat them).
+# ISO 4217 digits after the decimal point where they differ from 2. These are ISO's, for display and
+# generic minor units; no platform's offsets are implied (Meta has its own table: HUF, TWD, IDR, COP,
+# CRC and PYG take offset 1 there, BHD and JOD offset 100).
 _MINOR_DIGITS_EXCEPTIONS: dict[str, int] = {
     "JPY": 0,
     "KRW": 0,
     "CLP": 0,
     "VND": 0,
     "ISK": 0,
+    "PYG": 0,
     "HUF": 2,
     "TWD": 2,
     "IDR": 2,
+    "COP": 2,
+    "CRC": 2,
     "BHD": 3,
     "KWD": 3,
     "JOD": 3,
@@ -113,7 +118,7 @@ def micros_to_major(micros: int) -> float:
 
 
 def micros_to_minor(micros: int, currency: str) -> int:
-    """Convert micros to the currency's minor units (Meta's unit), rounding down.
+    """Convert micros to the currency's ISO 4217 minor units, rounding down.
 
     Rounding down means the platform never receives more than the amount bidloop decided on.
     """

@@ -30,12 +30,13 @@ Faults on demand, `srv.inject(fault, times=1, **params)`:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -43,10 +44,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform, Status
+from bidloop.core.entities import BiddingStrategy, BudgetPeriod, EntityKind, EntityRef, EntityState, Platform, Status
 from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
-from bidloop.core.money import MICROS_PER_UNIT, micros_to_minor
 from bidloop.core.snapshot import Snapshot
 
 __all__ = ["FAULTS", "FakeMetaServer", "RecordedRequest", "demo_snapshot", "main"]
@@ -65,6 +65,47 @@ FAULTS = (
 _API_VERSION_PREFIX = "v"
 _BUDGET_FIELDS = ("daily_budget", "lifetime_budget")
 _STATUS_TO_META = {Status.ENABLED: "ACTIVE", Status.PAUSED: "PAUSED", Status.REMOVED: "ARCHIVED"}
+MICROS_PER_UNIT = 1_000_000
+"""bidloop's micros per major unit (the fake keeps its own copy: it takes no helper from the client side)."""
+
+OFFSET_ONE_CURRENCIES = frozenset({"CLP", "COP", "CRC", "HUF", "ISK", "IDR", "JPY", "KRW", "PYG", "TWD", "VND"})
+"""Meta's currency table (developers.facebook.com/docs/marketing-api/currencies): these have offset 1,
+every other currency offset 100. Budgets and bids travel as major units x offset."""
+
+BID_STRATEGIES = (
+    "LOWEST_COST_WITHOUT_CAP",
+    "LOWEST_COST_WITH_BID_CAP",
+    "COST_CAP",
+    "LOWEST_COST_WITH_MIN_ROAS",
+)
+"""Meta's `bid_strategy` values (SDK `AdSet.BidStrategy`, `Campaign.BidStrategy`)."""
+_BID_AMOUNT_STRATEGIES = ("LOWEST_COST_WITH_BID_CAP", "COST_CAP")
+"""Strategies whose `bid_amount` Meta acts on (a bid cap, a cost per result); others ignore it."""
+
+REVIEW_STATES = ("DISAPPROVED", "PENDING_REVIEW", "WITH_ISSUES", "IN_PROCESS", "PREAPPROVED", "PENDING_BILLING_INFO")
+"""An ad's review outcomes that stop delivery; they show as its `effective_status` when nothing above it does."""
+
+_STRATEGY_TO_META = {
+    BiddingStrategy.MANUAL_CPC: "LOWEST_COST_WITH_BID_CAP",
+    BiddingStrategy.BID_CAP: "LOWEST_COST_WITH_BID_CAP",
+    BiddingStrategy.COST_CAP: "COST_CAP",
+    BiddingStrategy.TARGET_CPA: "COST_CAP",
+    BiddingStrategy.MIN_ROAS: "LOWEST_COST_WITH_MIN_ROAS",
+    BiddingStrategy.TARGET_ROAS: "LOWEST_COST_WITH_MIN_ROAS",
+}
+_GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def meta_offset(currency: str) -> int:
+    """Return Meta's offset for `currency` (1 or 100), from the fake's own copy of Meta's table."""
+    return 1 if currency.upper() in OFFSET_ONE_CURRENCIES else 100
+
+
+def to_meta_units(micros: int, currency: str) -> int:
+    """Convert micros to Meta's integer units (major x offset), rounding down."""
+    return micros * meta_offset(currency) // MICROS_PER_UNIT
+
+
 _KIND_EDGE = {"campaign": "campaigns", "adset": "adsets", "ad": "ads"}
 
 
@@ -153,6 +194,7 @@ class FakeMetaServer:
         today: The date insights call "today" (rows are kept per date).
         port: TCP port; 0 picks a free one.
         clock: Seconds, for the 4-budget-changes-per-hour rule (injectable).
+        min_daily_budget: The ad account's `min_daily_budget`, in Meta units (None: not reported).
     """
 
     def __init__(
@@ -166,6 +208,7 @@ class FakeMetaServer:
         today: date | None = None,
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        min_daily_budget: int | None = None,
     ) -> None:
         if not account_id.startswith("act_"):
             raise InputError(f"a Meta ad account id starts with act_, got {account_id!r}")
@@ -177,6 +220,8 @@ class FakeMetaServer:
             "timezone_name": time_zone,
             "account_status": 1,
         }
+        if min_daily_budget is not None:
+            self.account["min_daily_budget"] = min_daily_budget
         self.currency = currency
         self.today = today or datetime.now(UTC).date()
         self._token = access_token
@@ -192,6 +237,9 @@ class FakeMetaServer:
         self.writes_by_entity: Counter[str] = Counter()
         """Applied (not validate-only) updates per object id: more than one for one action is a double write."""
         self.budget_changes_by_entity: Counter[str] = Counter()
+        self.ignored_writes: list[tuple[str, str]] = []
+        """(object id, field) of applied writes Meta accepts but does not act on (`bid_amount` where the
+        bid strategy sets bids itself): a client should never cause one."""
         self.requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
         self._budget_times: dict[str, deque[float]] = defaultdict(deque)
@@ -212,10 +260,16 @@ class FakeMetaServer:
         today: date | None = None,
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        time_zone: str | None = None,
+        min_daily_budget: int | None = None,
     ) -> FakeMetaServer:
         """Build a fake holding the snapshot's campaigns, ad sets (`AD_GROUP`) and ads (`CREATIVE`).
 
-        Budgets and bids are stored in the currency's minor units; `today` metrics land on `today`
+        Budgets and bids are stored in Meta's units of the currency (major x offset), with the fields
+        the entity's settings mean on Meta: a lifetime budget with its flight and what it spent, the
+        bid strategy with its `bid_amount` or ROAS floor, a creative's `delivery_blocked_by` review
+        state (`DISAPPROVED`, `PENDING_REVIEW`, ...) as the ad's review. `time_zone` overrides the
+        snapshot's. `today` metrics land on `today`
         (default: the snapshot's date), `daily_history` on the days before it, or, without history,
         `trailing_7d` spread evenly over the 7 days before it.
         """
@@ -224,11 +278,12 @@ class FakeMetaServer:
             account_id=remote,
             name=f"{snapshot.account_id} (fake)",
             currency=snapshot.currency,
-            time_zone=snapshot.time_zone,
+            time_zone=time_zone or snapshot.time_zone,
             access_token=access_token,
             today=today or snapshot.as_of.date(),
             port=port,
             clock=clock,
+            min_daily_budget=min_daily_budget,
         )
         for entity in snapshot.entities:
             server.add_entity(entity)
@@ -253,14 +308,20 @@ class FakeMetaServer:
             obj["campaign_id"] = entity.campaign_id or entity.parent_id
         if kind == "ad":
             obj["adset_id"] = entity.parent_id
-        if kind in ("campaign", "adset") and entity.daily_budget_micros is not None:
-            obj["daily_budget"] = str(micros_to_minor(entity.daily_budget_micros, self.currency))
+            if entity.delivery_blocked_by in REVIEW_STATES:
+                obj["_review"] = entity.delivery_blocked_by
+        if kind in ("campaign", "adset"):
+            self._seed_budget(obj, entity, "stop_time" if kind == "campaign" else "end_time")
         if kind == "adset":
-            if entity.cpc_bid_micros is not None:
-                obj["bid_amount"] = str(micros_to_minor(entity.cpc_bid_micros, self.currency))
-                obj["bid_strategy"] = "LOWEST_COST_WITH_BID_CAP"
-            else:
-                obj["bid_strategy"] = "LOWEST_COST_WITHOUT_CAP"
+            self._seed_bidding(obj, entity)
+            for name, micros in (
+                ("daily_min_spend_target", entity.daily_min_spend_micros),
+                ("daily_spend_cap", entity.daily_spend_cap_micros),
+            ):
+                if micros is not None:
+                    obj[name] = str(to_meta_units(micros, self.currency))
+        elif kind == "campaign" and entity.bidding_strategy is not None and self._has_budget(obj):
+            obj["bid_strategy"] = _STRATEGY_TO_META.get(entity.bidding_strategy, "LOWEST_COST_WITHOUT_CAP")
         with self._lock:
             self.objects[entity.ref.entity_id] = obj
             if kind == "campaign":
@@ -273,6 +334,85 @@ class FakeMetaServer:
             elif entity.trailing_7d != Metrics():
                 for back, metrics in enumerate(reversed(_split_metrics(entity.trailing_7d, 7)), start=1):
                     days[self.today - timedelta(days=back)] = metrics
+
+    @staticmethod
+    def _has_budget(obj: Mapping[str, Any]) -> bool:
+        return bool(obj.get("daily_budget") or obj.get("lifetime_budget"))
+
+    def _seed_budget(self, obj: dict[str, Any], entity: EntityState, end_field: str) -> None:
+        if entity.budget_period is BudgetPeriod.LIFETIME and entity.lifetime_budget_micros is not None:
+            lifetime = to_meta_units(entity.lifetime_budget_micros, self.currency)
+            remaining = entity.budget_remaining_micros
+            spent = lifetime - to_meta_units(remaining, self.currency) if remaining is not None else 0
+            obj["lifetime_budget"] = str(lifetime)
+            obj["_spent"] = max(0, spent)
+            if entity.flight_start is not None:
+                obj["start_time"] = entity.flight_start.strftime(_GRAPH_TIME)
+            if entity.flight_end is not None:
+                obj[end_field] = entity.flight_end.strftime(_GRAPH_TIME)
+        elif entity.daily_budget_micros is not None:
+            obj["daily_budget"] = str(to_meta_units(entity.daily_budget_micros, self.currency))
+
+    def _seed_bidding(self, obj: dict[str, Any], entity: EntityState) -> None:
+        strategy = entity.bidding_strategy
+        if strategy is None:  # an entity from before strategies: a bid means a bid cap
+            strategy = BiddingStrategy.BID_CAP if entity.cpc_bid_micros is not None else BiddingStrategy.LOWEST_COST
+        meta = _STRATEGY_TO_META.get(strategy, "LOWEST_COST_WITHOUT_CAP")
+        obj["bid_strategy"] = meta
+        if meta == "LOWEST_COST_WITH_BID_CAP" and entity.cpc_bid_micros is not None:
+            obj["bid_amount"] = str(to_meta_units(entity.cpc_bid_micros, self.currency))
+        elif meta == "COST_CAP" and entity.target_cpa_micros is not None:
+            obj["bid_amount"] = str(to_meta_units(entity.target_cpa_micros, self.currency))
+        elif meta == "LOWEST_COST_WITH_MIN_ROAS" and entity.target_roas_bps is not None:
+            obj["bid_constraints"] = {"roas_average_floor": entity.target_roas_bps}
+
+    def effective_status(self, entity_id: str) -> str:
+        """Return an object's `effective_status` as Meta derives it: its own status, then its parents', then review.
+
+        Effective status "reflects whether an object is actually delivering, taking into account its own
+        status and the status of its parents" (Meta's effective-status page); a paused campaign shows on
+        its active ad sets and ads as CAMPAIGN_PAUSED, a paused ad set on its active ads as ADSET_PAUSED.
+        """
+        with self._lock:
+            obj = self.objects[entity_id]
+            own = str(obj.get("status"))
+            if own != "ACTIVE" or obj["_kind"] == "campaign":
+                return own
+            campaign = self.objects.get(str(obj.get("campaign_id")), {})
+            if campaign.get("status", "ACTIVE") != "ACTIVE":
+                return "CAMPAIGN_PAUSED"
+            if obj["_kind"] == "ad":
+                adset = self.objects.get(str(obj.get("adset_id")), {})
+                if adset.get("status", "ACTIVE") != "ACTIVE":
+                    return "ADSET_PAUSED"
+                return str(obj.get("_review") or "ACTIVE")
+            return "ACTIVE"
+
+    def strategy_in_force(self, entity_id: str) -> str:
+        """Return the `bid_strategy` that governs an ad set: its campaign's under a campaign budget."""
+        with self._lock:
+            obj = self.objects[entity_id]
+            campaign = self.objects.get(str(obj.get("campaign_id")), {})
+            if self._has_budget(campaign) and campaign.get("bid_strategy"):
+                return str(campaign["bid_strategy"])
+            return str(obj.get("bid_strategy") or "LOWEST_COST_WITHOUT_CAP")
+
+    def set_review(self, ad_id: str, state: str | None) -> None:
+        """Set an ad's review outcome (`DISAPPROVED`, `PENDING_REVIEW`, ...; None: approved)."""
+        with self._lock:
+            if state is None:
+                self.objects[ad_id].pop("_review", None)
+            else:
+                self.objects[ad_id]["_review"] = state
+
+    def _view(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Return an object with its derived fields (`effective_status`, `budget_remaining`)."""
+        view = {k: v for k, v in obj.items() if not k.startswith("_")}
+        if obj.get("_kind") in _KIND_EDGE:
+            view["effective_status"] = self.effective_status(str(obj["id"]))
+        if obj.get("lifetime_budget"):
+            view["budget_remaining"] = str(max(0, int(obj["lifetime_budget"]) - int(obj.get("_spent", 0))))
+        return view
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -335,6 +475,22 @@ class FakeMetaServer:
         """Return a copy of one object's current fields (Meta's names, string values)."""
         with self._lock:
             return {k: v for k, v in self.objects[entity_id].items() if not k.startswith("_")}
+
+    @contextlib.contextmanager
+    def unrecorded(self) -> Iterator[None]:
+        """Serve without injected faults and without recording requests (a test's setup reads).
+
+        Faults injected before stay pending for the requests after the block.
+        """
+        with self._lock:
+            faults, self._faults = self._faults, []
+            recorded = (list(self.requests), self.request_count, Counter(self.requests_by_endpoint))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._faults = faults + self._faults
+                self.requests, self.request_count, self.requests_by_endpoint = recorded
 
     def batch_sizes(self) -> list[int]:
         """Return the number of calls in each batch request received, in order."""
@@ -441,26 +597,58 @@ class FakeMetaServer:
             )
         options = json.loads(params.get("execution_options", "[]") or "[]")
         validate_only = "validate_only" in options
-        changes: dict[str, str] = {}
-        for name in (*_BUDGET_FIELDS, "bid_amount"):
-            if name in params:
-                if obj["_kind"] == "ad" or (name == "bid_amount" and obj["_kind"] != "adset"):
-                    raise _Reply(400, {"message": f"(#100) Param {name} is not valid here", "code": 100})
-                try:
-                    value = int(params[name])
-                except ValueError:
-                    value = -1
-                if value <= 0:
-                    raise _Reply(400, {"message": f"(#100) Param {name} must be a positive integer", "code": 100})
-                changes[name] = str(value)
+        kind = obj["_kind"]
+
+        def reject(message: str) -> _Reply:
+            return _Reply(400, {"message": f"(#100) {message}", "type": "OAuthException", "code": 100})
+
+        changes: dict[str, Any] = {}
+        ignored: list[str] = []
+        for name in (*_BUDGET_FIELDS, "bid_amount", "daily_min_spend_target", "daily_spend_cap"):
+            if name not in params:
+                continue
+            if kind == "ad" or (name != "daily_budget" and name != "lifetime_budget" and kind != "adset"):
+                raise reject(f"Param {name} is not valid here")
+            try:
+                value = int(params[name])
+            except ValueError:
+                value = -1
+            if value <= 0:
+                raise reject(f"Param {name} must be a positive integer")
+            changes[name] = str(value)
+        if "bid_constraints" in params:
+            if kind != "adset":
+                raise reject("Param bid_constraints is not valid here")
+            try:
+                constraints = json.loads(params["bid_constraints"])
+                floor = int(constraints["roas_average_floor"])
+            except (ValueError, TypeError, KeyError):
+                raise reject('Param bid_constraints must be {"roas_average_floor": <int>}') from None
+            if self.strategy_in_force(entity_id) != "LOWEST_COST_WITH_MIN_ROAS":
+                raise reject("roas_average_floor needs bid_strategy LOWEST_COST_WITH_MIN_ROAS")
+            if floor <= 0:
+                raise reject("roas_average_floor must be a positive integer (ROAS x 10,000)")
+            changes["bid_constraints"] = {"roas_average_floor": floor}
         if "status" in params:
             if params["status"] not in ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED"):
-                raise _Reply(400, {"message": "(#100) Param status must be one of ACTIVE, PAUSED, ...", "code": 100})
+                raise reject("Param status must be one of ACTIVE, PAUSED, ARCHIVED, DELETED")
             changes["status"] = params["status"]
         if "daily_budget" in changes and obj.get("lifetime_budget"):
-            raise _Reply(400, {"message": "(#100) This ad set has a lifetime budget", "code": 100})
+            raise reject("This object has a lifetime budget")
         if "lifetime_budget" in changes and obj.get("daily_budget"):
-            raise _Reply(400, {"message": "(#100) This ad set has a daily budget", "code": 100})
+            raise reject("This object has a daily budget")
+        if "lifetime_budget" in changes and int(changes["lifetime_budget"]) <= int(obj.get("_spent", 0)):
+            raise reject("The lifetime budget must be more than what the object has already spent")
+        campaign = self.objects.get(str(obj.get("campaign_id")), {})
+        if kind == "adset" and self._has_budget(campaign):
+            if any(name in changes for name in _BUDGET_FIELDS):
+                raise reject("This ad set is in a campaign with a campaign budget: set the budget on the campaign")
+        elif any(name in changes for name in ("daily_min_spend_target", "daily_spend_cap")):
+            raise reject("Ad set spend limits need a campaign budget")
+        if "bid_amount" in changes and self.strategy_in_force(entity_id) not in _BID_AMOUNT_STRATEGIES:
+            # Meta takes the call but bids automatically: the amount has no effect on delivery.
+            ignored.append("bid_amount")
+            del changes["bid_amount"]
         budget_change = any(name in changes and changes[name] != obj.get(name) for name in _BUDGET_FIELDS)
         if budget_change and not validate_only and not self._budget_change_allowed(entity_id):
             raise _Reply(
@@ -476,19 +664,21 @@ class FakeMetaServer:
             return {"success": True}
         obj.update(changes)
         self.writes_by_entity[entity_id] += 1
+        self.ignored_writes.extend((entity_id, name) for name in ignored)
         if budget_change:
             self.budget_changes_by_entity[entity_id] += 1
             self._budget_times[entity_id].append(self._clock())
         fields = [f for f in params.get("fields", "").split(",") if f]
         if fields:
-            return {f: obj[f] for f in ("id", *fields) if f in obj}
+            view = self._view(obj)
+            return {f: view[f] for f in ("id", *fields) if f in view}
         return {"success": True}
 
     def _read(self, entity_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         if entity_id == self.account["id"]:
-            obj: dict[str, Any] | None = self.account
-        else:
-            obj = self.objects.get(entity_id)
+            account_fields = [f for f in params.get("fields", "").split(",") if f] or ["id"]
+            return {f: self.account[f] for f in ("id", *account_fields) if f in self.account}
+        obj = self.objects.get(entity_id)
         if obj is None:
             raise _Reply(
                 400,
@@ -500,7 +690,8 @@ class FakeMetaServer:
                 },
             )
         fields = [f for f in params.get("fields", "").split(",") if f] or ["id", "name"]
-        return {f: obj[f] for f in ("id", *fields) if f in obj}
+        view = self._view(obj)
+        return {f: view[f] for f in ("id", *fields) if f in view}
 
     def _page(self, rows: list[dict[str, Any]], params: Mapping[str, str], path: str) -> dict[str, Any]:
         limit = max(1, int(params.get("limit", 25)))
@@ -517,11 +708,10 @@ class FakeMetaServer:
         if kind is None:
             raise _Reply(400, {"message": f"(#100) Unknown edge {edge}", "code": 100})
         fields = [f for f in params.get("fields", "").split(",") if f] or ["id"]
-        rows = [
-            {f: obj[f] for f in ("id", *fields) if f in obj}
-            for obj in self.objects.values()
-            if obj["_kind"] == kind and obj["status"] != "DELETED"
+        views = [
+            self._view(obj) for obj in self.objects.values() if obj["_kind"] == kind and obj["status"] != "DELETED"
         ]
+        rows = [{f: view[f] for f in ("id", *fields) if f in view} for view in views]
         return self._page(rows, params, path)
 
     def _insights(self, params: Mapping[str, str], path: str) -> dict[str, Any]:

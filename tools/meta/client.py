@@ -1,8 +1,12 @@
 """Speak to the Meta Marketing API (facebook-business SDK) behind bidloop's `PlatformClient` protocol.
 
-Reads structure (campaigns, ad sets, ads) and daily insights; writes ad set daily or lifetime
-budgets and bid amounts (minor currency units) and ad status, in Graph batch requests of at most
-50 calls. Every call has a timeout and goes through the one retry layer (`bidloop.tools._retry`):
+Reads the ad account (its currency and time zone must match bidloop.yaml), structure (campaigns,
+ad sets, ads, with what their budget and bid fields mean: see `_levers`) and daily insights; writes
+budgets of the holders (ad sets, or campaigns with a campaign budget; daily or lifetime), the lever
+each bid strategy listens to (bid cap, cost cap, ROAS floor) and ad status, in Meta's currency units
+(`_currency`), in Graph batch requests of at most 50 calls. A write Meta would ignore or refuse
+(a bid under a strategy that sets bids itself, a budget on an ad set inside a campaign budget) is
+answered `failed` and never sent. Every call has a timeout and goes through the one retry layer (`bidloop.tools._retry`):
 throttles wait at least what `X-Business-Use-Case-Usage` asks, long waits come back as `deferred`,
 and after a timeout or dropped connection the client reads back before it sends again. The limit
 of 4 budget changes per ad set per hour is enforced before sending.
@@ -36,11 +40,28 @@ from facebook_business.exceptions import FacebookError, FacebookRequestError
 from facebook_business.session import FacebookSession
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from bidloop.core.actions import Action, EnableCreative, PauseCreative, SetBid, SetBudget
+from bidloop.core.actions import (
+    Action,
+    EnableCreative,
+    PauseCreative,
+    SetBid,
+    SetBudget,
+    SetTargetCpa,
+    SetTargetRoas,
+)
 from bidloop.core.clearance import Clearance, verify_clearance
 from bidloop.core.decisions import WriteResult, WriteStatus
-from bidloop.core.entities import AccountInfo, EntityKind, EntityRef, EntityState, Platform, Status
+from bidloop.core.entities import (
+    AccountInfo,
+    BiddingStrategy,
+    EntityKind,
+    EntityRef,
+    EntityState,
+    Platform,
+    Status,
+)
 from bidloop.core.errors import (
+    AccountMismatchError,
     ConfigError,
     PlatformAuthError,
     PlatformError,
@@ -48,11 +69,11 @@ from bidloop.core.errors import (
     UnknownAccountError,
 )
 from bidloop.core.metrics import Metrics
-from bidloop.core.money import micros_to_minor, minor_to_micros
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
 from bidloop.tools._retry import RetryPolicy, RetryStats, call_with_retries
 from bidloop.tools.meta._budget_rate import BudgetChangeTracker
+from bidloop.tools.meta._currency import meta_units_to_micros, micros_to_meta_units
 from bidloop.tools.meta._failures import (
     AUTH_ERROR_CODES,
     BUDGET_LOCK_S,
@@ -62,6 +83,7 @@ from bidloop.tools.meta._failures import (
     regain_access_s,
 )
 from bidloop.tools.meta._insights import INSIGHTS_FIELDS, InsightsRow, parse_row
+from bidloop.tools.meta._levers import BudgetShape, Lever, describe, units
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -90,20 +112,37 @@ ENV_APP_SECRET = "META_APP_SECRET"
 _HISTORY_DAYS = 14
 _PAGE_SIZE = 500
 
-_CAMPAIGN_FIELDS = ("id", "name", "status", "daily_budget", "lifetime_budget")
+_ACCOUNT_FIELDS = ("id", "currency", "timezone_name", "min_daily_budget")
+_CAMPAIGN_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "effective_status",
+    "daily_budget",
+    "lifetime_budget",
+    "budget_remaining",
+    "start_time",
+    "stop_time",
+    "bid_strategy",
+)
 _ADSET_FIELDS = (
     "id",
     "name",
     "campaign_id",
     "status",
+    "effective_status",
     "daily_budget",
     "lifetime_budget",
+    "budget_remaining",
+    "daily_min_spend_target",
+    "daily_spend_cap",
     "bid_amount",
     "bid_strategy",
+    "bid_constraints",
     "start_time",
     "end_time",
 )
-_AD_FIELDS = ("id", "name", "adset_id", "campaign_id", "status")
+_AD_FIELDS = ("id", "name", "adset_id", "campaign_id", "status", "effective_status")
 
 _STATUS_FROM_META = {"ACTIVE": Status.ENABLED, "PAUSED": Status.PAUSED}
 _STATUS_TO_META = {Status.ENABLED: "ACTIVE", Status.PAUSED: "PAUSED"}
@@ -218,39 +257,16 @@ class _Write:
     ambiguous: bool = False
 
 
-@dataclass(frozen=True)
-class _BudgetShape:
-    """How an ad set or campaign holds its budget: daily, or lifetime over a flight of `flight_days`."""
-
-    field: Literal["daily_budget", "lifetime_budget"]
-    flight_days: int = 1
-
-
 def _remote_account_id(account: AccountConfig) -> str:
     remote = account.remote_id
     return remote if remote.startswith("act_") else f"act_{remote}"
 
 
-def _parse_time(text: object) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, "%Y-%m-%dT%H:%M:%S%z")):
-        try:
-            return parse(text)
-        except ValueError:
-            continue
-    return None
-
-
-def _minor(value: object) -> int | None:
-    """Return a Graph money field (minor units, sent as a string) as an int, or None when unset/zero."""
-    if value in (None, ""):
-        return None
-    try:
-        number = int(str(value))
-    except ValueError:
-        return None
-    return number if number > 0 else None
+def _field_text(field: str, raw: object) -> str:
+    """Return a read field as the text a write targets (`bid_constraints` by its ROAS floor)."""
+    if field == "bid_constraints":
+        return str(raw.get("roas_average_floor")) if isinstance(raw, Mapping) else ""
+    return str(raw)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -306,7 +322,8 @@ class MetaClient:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._budget_tracker = budget_tracker or BudgetChangeTracker(monotonic)
         self._batch_limit = batch_limit
-        self._budget_shapes: dict[tuple[str, str], _BudgetShape] = {}
+        self._levers: dict[tuple[str, str], Lever] = {}
+        """What each object read so far means for writes (budget shape, strategy), by (account, id)."""
         self.stats = RetryStats()
         """Attempts, retries and read-back reconciliations of every call this client made."""
 
@@ -382,17 +399,31 @@ class MetaClient:
     def _local_now(self, account: AccountConfig) -> datetime:
         return self._clock().astimezone(ZoneInfo(account.time_zone))
 
-    def _budget_shape(self, account: AccountConfig, raw: Mapping[str, Any]) -> tuple[_BudgetShape | None, int | None]:
-        """Return how an ad set/campaign holds its budget and its daily(-equivalent) budget in micros."""
-        daily = _minor(raw.get("daily_budget"))
-        if daily is not None:
-            return _BudgetShape("daily_budget"), minor_to_micros(daily, account.currency)
-        lifetime = _minor(raw.get("lifetime_budget"))
-        if lifetime is None:
-            return None, None
-        start, end = _parse_time(raw.get("start_time")), _parse_time(raw.get("end_time"))
-        days = max(1, math.ceil((end - start).total_seconds() / 86400)) if start and end and end > start else 1
-        return _BudgetShape("lifetime_budget", days), minor_to_micros(lifetime, account.currency) // days
+    def _mismatch(self, account: AccountConfig, currency: object, time_zone: object) -> AccountMismatchError | None:
+        """Return the first difference between bidloop.yaml and what Meta reports for the account."""
+        if currency and str(currency).upper() != account.currency.upper():
+            return AccountMismatchError(account.id, "currency", account.currency, str(currency), platform="meta")
+        if time_zone and str(time_zone) != account.time_zone:
+            return AccountMismatchError(account.id, "time_zone", account.time_zone, str(time_zone), platform="meta")
+        return None
+
+    def _read_account(self, account: AccountConfig) -> dict[str, Any]:
+        """Read the ad account's currency, time zone and minimum daily budget; stop on a mismatch.
+
+        Raises:
+            AccountMismatchError: If bidloop.yaml's currency or time zone differs from Meta's (both named).
+            PlatformError: If the call fails after retries.
+        """
+        remote = AdAccount(_remote_account_id(account), api=self._api)
+        raw = self._call(lambda: remote.api_get(fields=list(_ACCOUNT_FIELDS)), account_id=account.id)
+        data: dict[str, Any] = raw.export_all_data() if hasattr(raw, "export_all_data") else dict(raw)
+        mismatch = self._mismatch(account, data.get("currency"), data.get("timezone_name"))
+        if mismatch is not None:
+            raise mismatch
+        return data
+
+    def _remember(self, account: AccountConfig, entity_id: str, lever: Lever) -> None:
+        self._levers[(account.id, entity_id)] = lever
 
     # ------------------------------------------------------------------ reads
 
@@ -435,7 +466,7 @@ class MetaClient:
             if isinstance(cause, FacebookRequestError):
                 code = cause.api_error_code()
             return AccessCheck(ok=False, problem=exc.message, hint=exc.hint, error_code=code)
-        visible = {info.account_id for info in infos}
+        visible = {info.account_id: info for info in infos}
         missing = [a for a in self._accounts.values() if a.id not in visible]
         if missing:
             names = ", ".join(f"{a.id} ({_remote_account_id(a)})" for a in missing)
@@ -446,20 +477,32 @@ class MetaClient:
                 hint="check platform_account_id in bidloop.yaml, and give the token's user or system user "
                 "access to the ad account in Business Manager",
             )
+        for account in self._accounts.values():
+            info = visible[account.id]
+            mismatch = self._mismatch(account, info.currency, info.time_zone)
+            if mismatch is not None:
+                return AccessCheck(ok=False, accounts=infos, problem=mismatch.message, hint=mismatch.hint)
         return AccessCheck(ok=True, accounts=infos)
 
     def read_snapshot(self, account_id: str) -> Snapshot:
         """Read campaigns, ad sets and ads with today's and the trailing 7 days' metrics (account time zone).
 
-        Ad sets are `AD_GROUP`s carrying `daily_budget_micros` (lifetime budgets as their average per
-        flight day) and `cpc_bid_micros` = `bid_amount`; ads are `CREATIVE`s. Insights are read at the
-        ad set and ad levels with daily rows for 14 days plus today; campaigns sum their ad sets.
+        The ad account's currency and time zone are read first and must match bidloop.yaml. Budget
+        holders are CBO campaigns and ad sets with their own budget; a lifetime budget is read as what
+        remains over the days left in its flight. `bid_amount` is read as the lever the bid strategy
+        makes of it (a bid cap, a cost cap) and left out where Meta ignores it. Objects whose own status
+        is active but whose `effective_status` is not carry it in `delivery_blocked_by` and do not count
+        in `account_daily_budget_micros`. Insights are read at the ad set and ad levels with daily rows
+        for 14 days plus today; campaigns sum their ad sets.
 
         Raises:
             UnknownAccountError: If the account is not configured for this client.
+            AccountMismatchError: If the account's currency or time zone differs from bidloop.yaml's.
             PlatformError: If a call fails after retries (PlatformAuthError for token problems).
         """
         account = self._account(account_id)
+        account_data = self._read_account(account)
+        min_daily = units(account_data.get("min_daily_budget"))
         remote = AdAccount(_remote_account_id(account), api=self._api)
         page = {"limit": _PAGE_SIZE}
         campaigns = self._read_edge(
@@ -508,53 +551,71 @@ class MetaClient:
         def ref(kind: EntityKind, entity_id: object) -> EntityRef:
             return EntityRef(platform=Platform.META, account_id=account.id, kind=kind, entity_id=str(entity_id))
 
-        entities: list[EntityState] = []
-        for campaign in campaigns:
-            shape, budget = self._budget_shape(account, campaign)
-            if shape is not None:
-                self._budget_shapes[(account.id, str(campaign["id"]))] = shape
-            entities.append(
-                EntityState(
-                    ref=ref(EntityKind.CAMPAIGN, campaign["id"]),
-                    name=str(campaign.get("name") or campaign["id"]),
-                    campaign_id=str(campaign["id"]),
-                    status=_STATUS_FROM_META.get(str(campaign.get("status")), Status.REMOVED),
-                    daily_budget_micros=budget,
-                    **windows(campaign_days.get(str(campaign["id"]), {})),
-                )
-            )
+        campaigns_by_id = {str(c["id"]): c for c in campaigns}
+        adset_entities: list[EntityState] = []
+        strategies: dict[str, set[BiddingStrategy]] = defaultdict(set)
         for adset in adsets:
-            shape, budget = self._budget_shape(account, adset)
-            if shape is not None:
-                self._budget_shapes[(account.id, str(adset["id"]))] = shape
-            bid = _minor(adset.get("bid_amount"))
-            entities.append(
+            campaign_id = str(adset.get("campaign_id"))
+            fields, lever = describe(
+                EntityKind.AD_GROUP,
+                adset,
+                currency=account.currency,
+                now=now,
+                campaign=campaigns_by_id.get(campaign_id),
+                min_daily_budget_units=min_daily,
+            )
+            self._remember(account, str(adset["id"]), lever)
+            if lever.strategy is not None:
+                strategies[campaign_id].add(lever.strategy)
+            adset_entities.append(
                 EntityState(
                     ref=ref(EntityKind.AD_GROUP, adset["id"]),
                     name=str(adset.get("name") or adset["id"]),
-                    parent_id=str(adset.get("campaign_id")),
-                    campaign_id=str(adset.get("campaign_id")),
-                    status=_STATUS_FROM_META.get(str(adset.get("status")), Status.REMOVED),
-                    daily_budget_micros=budget,
-                    cpc_bid_micros=minor_to_micros(bid, account.currency) if bid is not None else None,
+                    parent_id=campaign_id,
+                    campaign_id=campaign_id,
+                    **fields,
                     **windows(rows["adset"].get(str(adset["id"]), {})),
                 )
             )
+        entities: list[EntityState] = []
+        for campaign in campaigns:
+            campaign_id = str(campaign["id"])
+            fields, lever = describe(
+                EntityKind.CAMPAIGN,
+                campaign,
+                currency=account.currency,
+                now=now,
+                child_strategies=strategies.get(campaign_id),
+                min_daily_budget_units=min_daily,
+            )
+            self._remember(account, campaign_id, lever)
+            entities.append(
+                EntityState(
+                    ref=ref(EntityKind.CAMPAIGN, campaign_id),
+                    name=str(campaign.get("name") or campaign_id),
+                    campaign_id=campaign_id,
+                    **fields,
+                    **windows(campaign_days.get(campaign_id, {})),
+                )
+            )
+        entities.extend(adset_entities)
         for ad in ads:
+            fields, lever = describe(EntityKind.CREATIVE, ad, currency=account.currency, now=now)
+            self._remember(account, str(ad["id"]), lever)
             entities.append(
                 EntityState(
                     ref=ref(EntityKind.CREATIVE, ad["id"]),
                     name=str(ad.get("name") or ad["id"]),
                     parent_id=str(ad.get("adset_id")),
                     campaign_id=str(ad.get("campaign_id")),
-                    status=_STATUS_FROM_META.get(str(ad.get("status")), Status.REMOVED),
+                    **fields,
                     **windows(rows["ad"].get(str(ad["id"]), {})),
                 )
             )
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         fraction = min(1.0, max(0.0, (now - midnight).total_seconds() / 86400))
         account_budget = sum(
-            e.daily_budget_micros for e in entities if e.daily_budget_micros is not None and e.status is Status.ENABLED
+            e.daily_budget_micros for e in entities if e.daily_budget_micros is not None and e.is_delivering
         )
         log.debug("meta snapshot of %s: %d entities", account.id, len(entities))
         return Snapshot(
@@ -607,9 +668,11 @@ class MetaClient:
         return found
 
     def read_back(self, account_id: str, refs: Sequence[EntityRef]) -> dict[str, EntityState]:
-        """Read the current settings (status, budget, bid) of the given entities, keyed by `EntityRef.key`.
+        """Read the current settings (status, budget, strategy and its lever) of the given entities.
 
-        Entities Meta does not return (unknown or deleted ids) are missing from the result.
+        Keyed by `EntityRef.key`; values are read as `read_snapshot` reads them (ad sets with their
+        campaign, so a campaign budget's strategy applies). Entities Meta does not return (unknown or
+        deleted ids) are missing from the result.
 
         Raises:
             UnknownAccountError: If the account is not configured for this client.
@@ -621,35 +684,49 @@ class MetaClient:
             EntityKind.AD_GROUP: (AdSet, _ADSET_FIELDS),
             EntityKind.CREATIVE: (Ad, _AD_FIELDS),
         }
-        wanted = [(*classes[r.kind], r) for r in refs if r.kind in classes]
-        raw = self._get_objects(account_id, [(cls, r.entity_id, fields) for cls, fields, r in wanted])
+        wanted = [r for r in refs if r.kind in classes]
+        raw = self._get_objects(account_id, [(classes[r.kind][0], r.entity_id, classes[r.kind][1]) for r in wanted])
+        campaign_ids = sorted(
+            {
+                str(data["campaign_id"])
+                for r in wanted
+                if r.kind is EntityKind.AD_GROUP
+                and (data := raw.get(r.entity_id)) is not None
+                and data.get("campaign_id")
+                and str(data["campaign_id"]) not in raw
+            }
+        )
+        campaigns = self._get_objects(account_id, [(Campaign, c, _CAMPAIGN_FIELDS) for c in campaign_ids])
+        campaigns.update({k: v for k, v in raw.items() if k not in campaigns})
+        now = self._local_now(account)
         states: dict[str, EntityState] = {}
-        for _cls, _fields, entity in wanted:
+        for entity in wanted:
             data = raw.get(entity.entity_id)
             if data is None:
                 continue
-            shape, budget = (None, None)
-            if entity.kind is not EntityKind.CREATIVE:
-                shape, budget = self._budget_shape(account, data)
-                if shape is not None:
-                    self._budget_shapes[(account.id, entity.entity_id)] = shape
-            bid = _minor(data.get("bid_amount"))
+            campaign_id = str(data.get("campaign_id") or data.get("id"))
+            fields, lever = describe(
+                entity.kind,
+                data,
+                currency=account.currency,
+                now=now,
+                campaign=campaigns.get(campaign_id) if entity.kind is EntityKind.AD_GROUP else None,
+            )
+            self._remember(account, entity.entity_id, lever)
             parent = data.get("campaign_id") if entity.kind is EntityKind.AD_GROUP else data.get("adset_id")
             states[entity.key] = EntityState(
                 ref=entity,
                 name=str(data.get("name") or entity.entity_id),
                 parent_id=str(parent) if parent and entity.kind is not EntityKind.CAMPAIGN else None,
-                campaign_id=str(data.get("campaign_id") or data.get("id")),
-                status=_STATUS_FROM_META.get(str(data.get("status")), Status.REMOVED),
-                daily_budget_micros=budget,
-                cpc_bid_micros=minor_to_micros(bid, account.currency) if bid is not None else None,
+                campaign_id=campaign_id,
+                **fields,
             )
         return states
 
     # ------------------------------------------------------------------ writes
 
     def _plan(self, account: AccountConfig, index: int, action: Action) -> _Write | WriteResult:
-        """Turn an action into one Graph update, or a `failed` result when Meta cannot do it."""
+        """Turn an action into one Graph update, or a `failed` result (nothing sent) when Meta would not act on it."""
 
         def failed(message: str) -> WriteResult:
             return WriteResult(action_id=action.action_id, status=WriteStatus.FAILED, message=message, attempts=0)
@@ -657,44 +734,100 @@ class MetaClient:
         entity = action.entity
         if entity.platform is not Platform.META or entity.account_id != account.id:
             return failed(f"action targets {entity.key}, not Meta account {account.id}")
+        lever = self._levers.get((account.id, entity.entity_id))
+        currency = account.currency
         if isinstance(action, SetBudget) and entity.kind in (EntityKind.AD_GROUP, EntityKind.CAMPAIGN):
-            shape = self._budget_shapes.get((account.id, entity.entity_id), _BudgetShape("daily_budget"))
-            minor = micros_to_minor(action.new_daily_budget_micros * shape.flight_days, account.currency)
-            if minor <= 0:
-                return failed(f"budget {action.new_daily_budget_micros} micros rounds to 0 {account.currency}")
+            if lever is not None and lever.budget_holder_id is not None:
+                return failed(
+                    f"not sent: ad set {entity.entity_id} has no budget of its own; campaign "
+                    f"{lever.budget_holder_id} holds it (Advantage campaign budget): change the campaign's budget"
+                )
+            if lever is not None and lever.shape is None:
+                return failed(f"not sent: {entity.kind.value} {entity.entity_id} holds no budget on Meta")
+            shape = lever.shape if lever is not None and lever.shape is not None else BudgetShape("daily_budget")
+            added = micros_to_meta_units(action.new_daily_budget_micros * shape.days_left, currency)
+            if added <= 0:
+                return failed(f"budget {action.new_daily_budget_micros} micros rounds to 0 {currency}")
+            # A lifetime budget keeps what it has spent; the new daily rate applies to each day left.
+            value = shape.spent_units + added if shape.field == "lifetime_budget" else added
             object_class: _ObjectClass = AdSet if entity.kind is EntityKind.AD_GROUP else Campaign
             return _Write(
-                index, action, object_class, entity.entity_id, {shape.field: minor}, shape.field, str(minor), True
+                index, action, object_class, entity.entity_id, {shape.field: value}, shape.field, str(value), True
             )
-        if isinstance(action, SetBid) and entity.kind is EntityKind.AD_GROUP:
-            minor = micros_to_minor(action.new_cpc_bid_micros, account.currency)
-            if minor <= 0:
-                return failed(f"bid {action.new_cpc_bid_micros} micros rounds to 0 {account.currency}")
-            params = {"bid_amount": minor}
-            return _Write(index, action, AdSet, entity.entity_id, params, "bid_amount", str(minor), False)
+        if isinstance(action, SetBid | SetTargetCpa | SetTargetRoas) and entity.kind is EntityKind.AD_GROUP:
+            strategy = lever.strategy if lever is not None else None
+            if strategy is None:
+                return failed(f"not sent: the bid strategy of ad set {entity.entity_id} could not be read")
+            if isinstance(action, SetBid) and not strategy.uses_bids:
+                lever_hint = {
+                    BiddingStrategy.COST_CAP: "its bid_amount is a cost per result: use set_target_cpa",
+                    BiddingStrategy.MIN_ROAS: "it bids to a ROAS floor: use set_target_roas",
+                }.get(strategy, "Meta sets every bid itself")
+                return failed(f"not sent: ad set {entity.entity_id} bids with {strategy.value}; {lever_hint}")
+            if isinstance(action, SetTargetCpa) and strategy is not BiddingStrategy.COST_CAP:
+                return failed(
+                    f"not sent: ad set {entity.entity_id} bids with {strategy.value}; only a cost cap "
+                    "(COST_CAP) takes a cost-per-result target on Meta"
+                )
+            if isinstance(action, SetTargetRoas):
+                if strategy is not BiddingStrategy.MIN_ROAS:
+                    return failed(
+                        f"not sent: ad set {entity.entity_id} bids with {strategy.value}; only "
+                        "LOWEST_COST_WITH_MIN_ROAS takes a ROAS floor on Meta"
+                    )
+                bps = action.new_target_roas_bps
+                params: dict[str, Any] = {"bid_constraints": {"roas_average_floor": bps}}
+                return _Write(index, action, AdSet, entity.entity_id, params, "bid_constraints", str(bps), False)
+            micros = action.new_cpc_bid_micros if isinstance(action, SetBid) else action.new_target_cpa_micros
+            amount = micros_to_meta_units(micros, currency)
+            if amount <= 0:
+                return failed(f"{action.kind} {micros} micros rounds to 0 {currency}")
+            return _Write(
+                index, action, AdSet, entity.entity_id, {"bid_amount": amount}, "bid_amount", str(amount), False
+            )
         if isinstance(action, PauseCreative | EnableCreative) and entity.kind is EntityKind.CREATIVE:
             status = _STATUS_TO_META[action.new_status]
             return _Write(index, action, Ad, entity.entity_id, {"status": status}, "status", status, False)
         return failed(
-            f"Meta does not support {action.kind} on a {entity.kind.value}; supported: set_budget on ad sets "
-            "and campaigns, set_bid on ad sets, pause/enable on ads"
+            f"Meta does not support {action.kind} on a {entity.kind.value}; supported: set_budget on budget "
+            "holders (ad sets, or campaigns with a campaign budget), set_bid on bid-cap ad sets, set_target_cpa "
+            "on cost-cap ad sets, set_target_roas on minimum-ROAS ad sets, pause/enable on ads"
         )
 
     def _read_back_text(self, account: AccountConfig, write: _Write, raw: object) -> str | None:
-        """Return a read value in bidloop's units as text: micros (daily-equivalent) or a status name."""
+        """Return a read value in bidloop's units as text: micros (daily-equivalent), basis points or a status."""
         if raw is None:
             return None
         if write.field == "status":
-            meta_status = str(raw)
-            return _STATUS_FROM_META.get(meta_status, Status.REMOVED).value
-        minor = _minor(raw)
-        if minor is None:
+            return _STATUS_FROM_META.get(str(raw), Status.REMOVED).value
+        value = units(_field_text(write.field, raw))
+        if value is None:
             return None
-        micros = minor_to_micros(minor, account.currency)
+        if write.field == "bid_constraints":
+            return str(value)
         if write.field == "lifetime_budget":
-            shape = self._budget_shapes.get((account.id, write.entity_id), _BudgetShape("lifetime_budget"))
-            micros //= shape.flight_days
-        return str(micros)
+            lever = self._levers.get((account.id, write.entity_id))
+            shape = lever.shape if lever is not None and lever.shape is not None else BudgetShape("lifetime_budget")
+            left = meta_units_to_micros(max(0, value - shape.spent_units), account.currency)
+            return str(left // shape.days_left)
+        return str(meta_units_to_micros(value, account.currency))
+
+    def _learn(self, account: AccountConfig, actions: Sequence[Action]) -> None:
+        """Read the objects of money actions this client has not read yet (budget shape, strategy)."""
+        money = ("set_budget", "set_bid", "set_target_cpa", "set_target_roas")
+        unknown = {
+            a.entity.key: a.entity
+            for a in actions
+            if a.kind in money
+            and a.entity.account_id == account.id
+            and (account.id, a.entity.entity_id) not in self._levers
+        }
+        if not unknown:
+            return
+        try:
+            self.read_back(account.id, list(unknown.values()))
+        except PlatformError as exc:
+            log.warning("meta: could not read %d object(s) before writing: %s", len(unknown), exc.message)
 
     def apply(
         self, account_id: str, clearances: Sequence[Clearance], *, validate_only: bool = False
@@ -711,6 +844,7 @@ class MetaClient:
         """
         actions = [verify_clearance(c) for c in clearances]
         account = self._account(account_id)
+        self._learn(account, actions)
         results: list[WriteResult | None] = [None] * len(actions)
         writes: list[_Write] = []
         budget_changes_planned: Counter[str] = Counter()
@@ -787,7 +921,7 @@ class MetaClient:
             raw = body.get(write.field) if isinstance(body, dict) else None
             read_back = self._read_back_text(account, write, raw)
             message = ""
-            if raw is not None and str(raw) != write.target:
+            if raw is not None and _field_text(write.field, raw) != write.target:
                 message = f"Meta reports {write.field}={raw}, not the target {write.target}"
             settle(write, WriteStatus.APPLIED, message, read_back=read_back)
 
@@ -860,7 +994,7 @@ class MetaClient:
             seen = self._fetch_chunk([(w.object_class, w.entity_id, [w.field]) for w in unsure])
             for write in unsure:
                 raw = seen.get(write.entity_id, {}).get(write.field)
-                if raw is not None and str(raw) == write.target:
+                if raw is not None and _field_text(write.field, raw) == write.target:
                     settle(
                         write,
                         WriteStatus.APPLIED,
