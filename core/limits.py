@@ -15,12 +15,27 @@ terms and claims add up across scopes). In `bidloop.yaml`:
           account_daily_budget_cap_micros: 900000000
           protected_entity_ids: ["120210000000001"]
           campaigns:
-            "120200000000007": {bid_ceiling_micros: 5000000}
+            "120200000000007": {bid_ceiling_micros: 5000000, target_roas_floor_bps: 20000}
       portfolios:
         emea: {account_ids: [sim-google, sim-meta], daily_budget_cap_micros: 2000000000}
       freeze_windows:
         - {start: 2026-11-27T00:00:00Z, end: 2026-11-27T06:00:00Z, reason: "Black Friday launch"}
       banned_terms: ["casino"]
+      min_clicks_to_act: 50
+
+Targets (`SetTargetRoas`, `SetTargetCpa`) have limits of their own, because a target is not a bid: it
+steers a Smart Bidding strategy (Google) or a cost cap / minimum ROAS (Meta) that re-learns after each
+change. Google's help ("Duration of the learning period for campaigns and what affects it") says that
+after a change to an automated bid strategy "it can take (up to 2–3 conversion cycles) for the bid
+strategy to calibrate to the new objective", and Search Ads 360's help ("Evaluate Search Ads 360 bid
+strategy performance") that a strategy enters learning when "the specified CPA, ERS, or ROAS target
+changed by more than 30%" and that "it may take about a week for the bid strategy to recalibrate". So
+by default a target moves at most 15 % per action and per day (half the change that restarts learning)
+and not again for 7 days (`target_cooldown_days`, the learning period).
+
+Evidence: no budget, bid or target action passes on an entity with fewer than `min_clicks_to_act`
+clicks, `min_spend_to_act_micros` spend, or `min_days_of_data` days since its first recorded activity
+(`bidloop.guardrails.rules.evidence_of` says exactly what is counted).
 """
 
 from __future__ import annotations
@@ -128,6 +143,19 @@ class LimitOverrides(BaseModel):
     approval_above_micros: Micros | None = None
     cooldown_minutes: float | None = Field(default=None, ge=0, le=10_080, allow_inf_nan=False)
     max_budget_changes_per_hour: int | None = Field(default=None, ge=0)
+    bid_cap_floor_micros: Micros | None = None
+    bid_cap_ceiling_micros: Micros | None = None
+    target_max_change_pct: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
+    target_max_daily_change_pct: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+    target_roas_floor_bps: int | None = Field(default=None, ge=0)
+    target_roas_ceiling_bps: int | None = Field(default=None, ge=0)
+    target_cpa_floor_micros: Micros | None = None
+    target_cpa_ceiling_micros: Micros | None = None
+    target_cooldown_days: float | None = Field(default=None, ge=0, le=90, allow_inf_nan=False)
+    target_approval_above_pct: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    min_clicks_to_act: int | None = Field(default=None, ge=0)
+    min_spend_to_act_micros: Micros | None = None
+    min_days_of_data: int | None = Field(default=None, ge=0, le=366)
     account_daily_budget_cap_micros: Micros | None = None
     allow_total_budget_increase: bool | None = None
     max_changes_per_run: int | None = Field(default=None, ge=0)
@@ -168,8 +196,9 @@ class PortfolioLimits(BaseModel):
 class EffectiveLimits:
     """The limits that apply to one entity after resolving every scope. Money in micros.
 
-    `max_change_ppm` (and `max_daily_change_ppm`) is the percentage in parts per million of the old
-    value, rounded down, so integer arithmetic never allows more than the configured percentage.
+    `max_change_ppm` (and `max_daily_change_ppm`, `target_max_change_ppm`, `target_max_daily_change_ppm`)
+    is the percentage in parts per million of the old value, rounded down, so integer arithmetic never
+    allows more than the configured percentage.
     """
 
     max_change_pct: float
@@ -186,6 +215,21 @@ class EffectiveLimits:
     approval_above_micros: int
     cooldown_minutes: float
     max_budget_changes_per_hour: int | None
+    bid_cap_floor_micros: int
+    bid_cap_ceiling_micros: int
+    target_max_change_pct: float
+    target_max_change_ppm: int
+    target_max_daily_change_pct: float
+    target_max_daily_change_ppm: int
+    target_roas_floor_bps: int
+    target_roas_ceiling_bps: int
+    target_cpa_floor_micros: int
+    target_cpa_ceiling_micros: int
+    target_cooldown_days: float
+    target_approval_above_pct: float
+    min_clicks_to_act: int
+    min_spend_to_act_micros: int
+    min_days_of_data: int
     protected: bool
     protected_entity_ids: frozenset[str]
     freeze_windows: tuple[FreezeWindow, ...]
@@ -213,6 +257,24 @@ class GuardrailLimits(BaseModel):
         cooldown_minutes: Least time between two edits of one entity (protects the learning phase).
         max_budget_changes_per_hour: Most budget changes of one entity per rolling hour, per platform
             (Meta blocks a fifth budget change of an ad set within an hour).
+        bid_cap_floor_micros: Lowest Meta bid cap (`BID_CAP` strategy: a cap per optimization event,
+            not a CPC, so the CPC floor and ceiling do not apply to it).
+        bid_cap_ceiling_micros: Highest Meta bid cap.
+        target_max_change_pct: Largest change of a ROAS or CPA target in one action, in percent.
+        target_max_daily_change_pct: Largest summed change of one entity's target in one day, in percent.
+        target_roas_floor_bps: Lowest ROAS target any action may set, in basis points (10,000 = ROAS 1.0).
+        target_roas_ceiling_bps: Highest ROAS target any action may set, in basis points.
+        target_cpa_floor_micros: Lowest CPA target (or Meta cost cap) any action may set.
+        target_cpa_ceiling_micros: Highest CPA target (or Meta cost cap) any action may set.
+        target_cooldown_days: Least time between two target changes of one entity: the strategy's
+            learning period (0 turns it off).
+        target_approval_above_pct: A target change that loosens delivery (a CPA target raised, a ROAS
+            target lowered) by more than this percentage needs a person's approval; a CPA target raised
+            by more than `approval_above_micros` needs one too, as a bid does.
+        min_clicks_to_act: Fewest clicks of an entity (its recorded days and today) before a budget, bid or
+            target action on it may pass.
+        min_spend_to_act_micros: Least spend of an entity (its recorded days and today) before such an action.
+        min_days_of_data: Fewest days since the entity's first recorded activity before such an action.
         account_daily_budget_cap_micros: Highest total daily budget of an account after a run.
             None means the total may not grow above what it was when the run started.
         allow_total_budget_increase: Let a run raise an account's total budget up to its cap; without
@@ -239,6 +301,19 @@ class GuardrailLimits(BaseModel):
     approval_above_micros: Micros = 500_000_000
     cooldown_minutes: float = Field(default=60.0, ge=0, le=10_080, allow_inf_nan=False)
     max_budget_changes_per_hour: dict[Platform, int] = Field(default_factory=lambda: {Platform.META: 4})
+    bid_cap_floor_micros: Micros = 10_000
+    bid_cap_ceiling_micros: Micros = 1_000_000_000
+    target_max_change_pct: float = Field(default=15.0, gt=0, le=100, allow_inf_nan=False)
+    target_max_daily_change_pct: float = Field(default=15.0, gt=0, le=1000, allow_inf_nan=False)
+    target_roas_floor_bps: int = Field(default=5_000, ge=0)
+    target_roas_ceiling_bps: int = Field(default=500_000, ge=0)
+    target_cpa_floor_micros: Micros = 100_000
+    target_cpa_ceiling_micros: Micros = 1_000_000_000
+    target_cooldown_days: float = Field(default=7.0, ge=0, le=90, allow_inf_nan=False)
+    target_approval_above_pct: float = Field(default=100.0, ge=0, le=100, allow_inf_nan=False)
+    min_clicks_to_act: int = Field(default=30, ge=0)
+    min_spend_to_act_micros: Micros = 10_000_000
+    min_days_of_data: int = Field(default=7, ge=0, le=366)
     account_daily_budget_cap_micros: Micros | None = None
     allow_total_budget_increase: bool = False
     max_changes_per_run: int = Field(default=200, ge=0)
@@ -256,6 +331,13 @@ class GuardrailLimits(BaseModel):
             raise ValueError(
                 f"bid_floor_micros ({self.bid_floor_micros}) is above bid_ceiling_micros ({self.bid_ceiling_micros})"
             )
+        for floor, ceiling in (
+            ("bid_cap_floor_micros", "bid_cap_ceiling_micros"),
+            ("target_roas_floor_bps", "target_roas_ceiling_bps"),
+            ("target_cpa_floor_micros", "target_cpa_ceiling_micros"),
+        ):
+            if getattr(self, floor) > getattr(self, ceiling):
+                raise ValueError(f"{floor} ({getattr(self, floor)}) is above {ceiling} ({getattr(self, ceiling)})")
         if self.budget_floor_micros > self.budget_ceiling_micros:
             raise ValueError(
                 f"budget_floor_micros ({self.budget_floor_micros}) is above budget_ceiling_micros "
@@ -308,6 +390,15 @@ class GuardrailLimits(BaseModel):
         bid_ceiling = int(pick("bid_ceiling_micros", self.bid_ceiling_micros))  # type: ignore[call-overload]
         budget_floor = int(pick("budget_floor_micros", self.budget_floor_micros))  # type: ignore[call-overload]
         budget_ceiling = int(pick("budget_ceiling_micros", self.budget_ceiling_micros))  # type: ignore[call-overload]
+        target_pct = float(pick("target_max_change_pct", self.target_max_change_pct))  # type: ignore[arg-type]
+        target_daily_pct = float(pick("target_max_daily_change_pct", self.target_max_daily_change_pct))  # type: ignore[arg-type]
+
+        def pick_int(name: str) -> int:
+            return int(pick(name, getattr(self, name)))  # type: ignore[call-overload]
+
+        def pick_float(name: str) -> float:
+            return float(pick(name, getattr(self, name)))  # type: ignore[arg-type]
+
         return EffectiveLimits(
             max_change_pct=max_change_pct,
             max_change_ppm=math.floor(Fraction(max_change_pct) * 10_000),
@@ -328,6 +419,21 @@ class GuardrailLimits(BaseModel):
             max_budget_changes_per_hour=pick(  # type: ignore[arg-type]
                 "max_budget_changes_per_hour", self.max_budget_changes_per_hour.get(platform)
             ),
+            bid_cap_floor_micros=pick_int("bid_cap_floor_micros"),
+            bid_cap_ceiling_micros=pick_int("bid_cap_ceiling_micros"),
+            target_max_change_pct=target_pct,
+            target_max_change_ppm=math.floor(Fraction(target_pct) * 10_000),
+            target_max_daily_change_pct=target_daily_pct,
+            target_max_daily_change_ppm=math.floor(Fraction(target_daily_pct) * 10_000),
+            target_roas_floor_bps=pick_int("target_roas_floor_bps"),
+            target_roas_ceiling_bps=pick_int("target_roas_ceiling_bps"),
+            target_cpa_floor_micros=pick_int("target_cpa_floor_micros"),
+            target_cpa_ceiling_micros=pick_int("target_cpa_ceiling_micros"),
+            target_cooldown_days=pick_float("target_cooldown_days"),
+            target_approval_above_pct=pick_float("target_approval_above_pct"),
+            min_clicks_to_act=pick_int("min_clicks_to_act"),
+            min_spend_to_act_micros=pick_int("min_spend_to_act_micros"),
+            min_days_of_data=pick_int("min_days_of_data"),
             protected=protected,
             protected_entity_ids=frozenset(protected_ids),
             freeze_windows=tuple(windows),

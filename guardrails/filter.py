@@ -4,12 +4,13 @@
 needs approval, or blocked, each with the deciding rule's id and a sentence a person understands.
 It fails closed: an action it cannot judge (malformed, unknown entity, a rule that raised) is blocked.
 
-Order of judgement, per action: shape and identity, existence, status, protection, freeze windows,
-staleness, duplicates and conflicts, cooldowns, brand safety, then the money ranges (max change per
-action and per day, floors, ceilings, platform minimums) which clip rather than block where a
-smaller change is still a change in the asked direction. Then, over the whole batch: the cap on
-changes per account per run, the account and portfolio daily budget caps (decreases first, then
-increases clipped in order), and finally the approval thresholds.
+Order of judgement, per action: shape and identity, existence, status, whether the strategy in force
+uses the lever (a bid, a ROAS or CPA target), protection, freeze windows, staleness, duplicates and
+conflicts, delivery, evidence, cooldowns (and a target's learning period), brand safety, then the
+money ranges (max change per action and per day, floors, ceilings, platform minimums; a target's own)
+which clip rather than block where a smaller change is still a change in the asked direction. Then,
+over the whole batch: the cap on changes per account per run, the account and portfolio daily budget
+caps (decreases first, then increases clipped in order), and finally the approval thresholds.
 """
 
 from __future__ import annotations
@@ -31,20 +32,42 @@ from bidloop.core.actions import (
     PauseCreative,
     SetBid,
     SetBudget,
+    SetTargetCpa,
+    SetTargetRoas,
 )
 from bidloop.core.decisions import Decision, Verdict
 from bidloop.core.entities import EntityKind, EntityState, Platform, Status
 from bidloop.core.errors import GuardrailError
 from bidloop.core.limits import EffectiveLimits, GuardrailLimits
 from bidloop.core.snapshot import Snapshot
-from bidloop.core.store import Store, WriteRow
+from bidloop.core.store import ActionRow, Store, WriteRow
 from bidloop.guardrails import _issued, rules
 from bidloop.guardrails.rules import Block, Bound, Candidate
 
 __all__ = ["FilterContext", "evaluate", "history_from_ledger"]
 
-_ACTION_TYPES = (SetBudget, SetBid, PauseCreative, EnableCreative, AddNegativeKeyword, AddKeyword)
-_MONEY_FIELD = {SetBudget: "new_daily_budget_micros", SetBid: "new_cpc_bid_micros", AddKeyword: "cpc_bid_micros"}
+_ACTION_TYPES = (
+    SetBudget,
+    SetBid,
+    SetTargetRoas,
+    SetTargetCpa,
+    PauseCreative,
+    EnableCreative,
+    AddNegativeKeyword,
+    AddKeyword,
+)
+_MONEY_FIELD = {
+    SetBudget: "new_daily_budget_micros",
+    SetBid: "new_cpc_bid_micros",
+    SetTargetRoas: "new_target_roas_bps",
+    SetTargetCpa: "new_target_cpa_micros",
+    AddKeyword: "cpc_bid_micros",
+}
+_VALUED = (SetBudget, SetBid, SetTargetRoas, SetTargetCpa)
+_TARGETS = (SetTargetRoas, SetTargetCpa)
+_TARGET_KINDS = ("set_target_roas", "set_target_cpa")
+_TARGET_LOOKBACK = timedelta(days=90)
+"""How far back the ledger is read for target changes: the longest `target_cooldown_days` allowed."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +86,9 @@ class FilterContext:
             for a run that filters in several batches.
         rollback_before_values: Entity key -> the value recorded before the rolled-back run's write
             (`RollbackPlan.before_values`); only with `actor="rollback"`.
+        target_changes: Entity key -> times of past applied ROAS/CPA target changes (learning period).
+        target_changes_today_pct: Entity key -> percent its target already changed today (daily cap on
+            targets; target changes are not counted in `changes_today_pct` / `changes_today_micros`).
     """
 
     run_id: str
@@ -73,6 +99,14 @@ class FilterContext:
     changes_today_micros: Mapping[str, int] = field(default_factory=dict)
     changes_this_run: Mapping[str, int] = field(default_factory=dict)
     rollback_before_values: Mapping[str, str] = field(default_factory=dict)
+    target_changes: Mapping[str, Sequence[datetime]] = field(default_factory=dict)
+    target_changes_today_pct: Mapping[str, float] = field(default_factory=dict)
+
+
+def _target_capable(key: str) -> bool:
+    return any(
+        f":{kind.value}:" in key for kind in (EntityKind.CAMPAIGN, EntityKind.AD_GROUP, EntityKind.BIDDING_STRATEGY)
+    )
 
 
 def history_from_ledger(
@@ -96,7 +130,9 @@ def history_from_ledger(
 
     Returns:
         `recent_changes` (times of applied writes in the last 24 hours), `changes_today_pct` and
-        `changes_today_micros` (summed absolute budget and bid changes since `day_start`).
+        `changes_today_micros` (summed absolute budget and bid changes since `day_start`),
+        `target_changes` (times of applied target changes in the last 90 days) and
+        `target_changes_today_pct` (summed target changes since `day_start`, in percent).
 
     Raises:
         StoreError: If the ledger cannot be read.
@@ -110,9 +146,38 @@ def history_from_ledger(
     recent: dict[str, list[datetime]] = {}
     pct: dict[str, float] = {}
     micros: dict[str, int] = {}
+    targets: dict[str, list[datetime]] = {}
+    target_pct: dict[str, float] = {}
     with store.session() as s:
+        # Target changes further back than a day: only their times (the learning period), found by the
+        # kind recorded with each proposed action.
+        target_keys = [k for k in keys if _target_capable(k)]
+        for i in range(0, len(target_keys), 2_000):
+            tq = (
+                select(WriteRow.entity_key, WriteRow.effective_at)
+                .join(ActionRow, ActionRow.action_id == WriteRow.action_id)
+                .where(
+                    WriteRow.status == "applied",
+                    WriteRow.effective_at.is_not(None),
+                    WriteRow.entity_key.in_(target_keys[i : i + 2_000]),
+                    WriteRow.effective_at >= (now_utc - _TARGET_LOOKBACK).astimezone(UTC),
+                    WriteRow.effective_at < since.astimezone(UTC),
+                    ActionRow.kind.in_(_TARGET_KINDS),
+                )
+            )
+            if exclude_run_id is not None:
+                tq = tq.where(WriteRow.run_id != exclude_run_id)
+            for key, at in s.execute(tq):
+                if at is not None:
+                    targets.setdefault(key, []).append(at.replace(tzinfo=UTC) if at.tzinfo is None else at)
         for i in range(0, len(keys), 2_000):
-            q = select(WriteRow.entity_key, WriteRow.effective_at, WriteRow.before_value, WriteRow.after_value).where(
+            q = select(
+                WriteRow.entity_key,
+                WriteRow.effective_at,
+                WriteRow.before_value,
+                WriteRow.after_value,
+                WriteRow.payload,
+            ).where(
                 WriteRow.status == "applied",
                 WriteRow.effective_at.is_not(None),
                 WriteRow.entity_key.in_(keys[i : i + 2_000]),
@@ -120,18 +185,31 @@ def history_from_ledger(
             )
             if exclude_run_id is not None:
                 q = q.where(WriteRow.run_id != exclude_run_id)
-            for key, at, before, after in s.execute(q):
+            for key, at, before, after, payload in s.execute(q):
                 if at is None:  # excluded by the query; narrows the type
                     continue
                 moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at
                 if moment < since:
                     continue
                 recent.setdefault(key, []).append(moment)
+                is_target = isinstance(payload, Mapping) and payload.get("kind") in _TARGET_KINDS
+                if is_target:
+                    targets.setdefault(key, []).append(moment)
                 if moment >= start_utc and before and after and before.isdigit() and after.isdigit():
                     change = abs(int(after) - int(before))
+                    share = change * 100 / int(before) if int(before) else float("inf")
+                    if is_target:  # basis points or micros of a target: not budget or bid money
+                        target_pct[key] = target_pct.get(key, 0.0) + share
+                        continue
                     micros[key] = micros.get(key, 0) + change
-                    pct[key] = pct.get(key, 0.0) + (change * 100 / int(before) if int(before) else float("inf"))
-    return {"recent_changes": recent, "changes_today_pct": pct, "changes_today_micros": micros}
+                    pct[key] = pct.get(key, 0.0) + share
+    return {
+        "recent_changes": recent,
+        "changes_today_pct": pct,
+        "changes_today_micros": micros,
+        "target_changes": targets,
+        "target_changes_today_pct": target_pct,
+    }
 
 
 class _Invalid(Exception):
@@ -200,10 +278,12 @@ def _clip_message(c: Candidate, desired: int, target: int, why: str) -> str:
             f"Clipped: new keyword {action.text!r} asked for a bid of {c.money(desired)}; "
             f"set to {c.money(target)} because {why}."
         )
-    what = "daily budget" if isinstance(action, SetBudget) else "bid"
+    what = {SetBudget: "daily budget", SetTargetRoas: "ROAS target", SetTargetCpa: "CPA target"}.get(
+        type(action), "bid"
+    )
     return (
         f"Clipped: {what} of {action.entity.kind} {action.entity.entity_id} asked to go from "
-        f"{c.money(action.old_value)} to {c.money(desired)}; set to {c.money(target)} because {why}."
+        f"{c.show(action.old_value)} to {c.show(desired)}; set to {c.show(target)} because {why}."
     )
 
 
@@ -241,7 +321,7 @@ def _apply_bounds(work: _Work) -> Block | None:
             return Block(
                 rule_id,
                 f"Blocked: {action.kind} on {action.entity.kind} {action.entity.entity_id} asked to go from "
-                f"{c.money(old)} to {c.money(desired)}, but {why}; no value between the two satisfies it.",
+                f"{c.show(old)} to {c.show(desired)}, but {why}; no value between the two satisfies it.",
             )
     for bound in c.bounds:
         if bound is not binding and bound.rule_id not in c.passed:
@@ -263,6 +343,10 @@ def _checks(
     yield "target_kind", rules.check_target_kind(c)
     yield "unknown_entity", rules.check_entity_exists(c, view.index)
     yield "entity_removed", rules.check_entity_status(c)
+    if isinstance(c.action, SetBid):
+        yield "bid_ignored_by_strategy", rules.check_bid_strategy(c)
+    if isinstance(c.action, _TARGETS):
+        yield "target_not_used_by_strategy", rules.check_target_strategy(c)
     yield "protected_entity", rules.check_protected(c)
     yield "freeze_window", rules.check_freeze_window(c)
     yield "stale_value", rules.check_stale_value(c)
@@ -272,7 +356,12 @@ def _checks(
     # A rollback restoring a recorded value is exempt from cooldowns: mark it before they run.
     rules.mark_rollback_restore(c, context.rollback_before_values)
     rules.limit_max_change(c)
+    yield "not_delivering", rules.check_delivering(c)
+    if isinstance(c.action, _VALUED):
+        yield "insufficient_data", rules.check_evidence(c)
     yield "cooldown", rules.check_cooldown(c, recent)
+    if isinstance(c.action, _TARGETS):
+        yield "target_learning_period", rules.check_target_learning_period(c, context.target_changes.get(c.key, ()))
     yield "platform_change_rate", rules.check_platform_change_rate(c, recent)
     yield "brand_safety", rules.check_brand_safety(c)
 
@@ -326,6 +415,7 @@ def _judge_one(
         limits=eff,
         actor=context.actor,
         now=context.now,
+        index=view.index,
     )
     c.passed = passed
     recent = context.recent_changes.get(entity_key, ())
@@ -333,13 +423,17 @@ def _judge_one(
         if block is not None:
             return block
         passed.append(rule_id)
-    rules.limit_daily_change(
-        c, context.changes_today_pct.get(entity_key, 0.0), context.changes_today_micros.get(entity_key, 0)
-    )
+    if isinstance(action, _TARGETS):
+        rules.limit_daily_change(c, context.target_changes_today_pct.get(entity_key, 0.0), 0)
+    else:
+        rules.limit_daily_change(
+            c, context.changes_today_pct.get(entity_key, 0.0), context.changes_today_micros.get(entity_key, 0)
+        )
     rules.limit_bid(c)
+    rules.limit_target(c)
     rules.limit_budget(c)
     work = _Work(index=index, candidate=c)
-    if isinstance(action, SetBudget | SetBid | AddKeyword):
+    if isinstance(action, (*_VALUED, AddKeyword)):
         block = _apply_bounds(work)
         if block is not None:
             return block
@@ -498,10 +592,20 @@ def _final_decision(work: _Work) -> Decision:
     if work.target_micros is not None and work.target_micros != work.desired_micros:
         final = action.model_copy(update={_MONEY_FIELD[type(action)]: work.target_micros})  # type: ignore[index]
     increase = 0
-    if isinstance(action, SetBudget | SetBid) and work.target_micros is not None:
+    if isinstance(action, SetBudget | SetBid | SetTargetCpa) and work.target_micros is not None:
         increase = work.target_micros - action.old_value
     elif isinstance(action, AddKeyword) and work.target_micros is not None:
         increase = work.target_micros
+    loosening = _target_loosening_pct(action, work.target_micros)
+    if loosening is not None and loosening > c.limits.target_approval_above_pct:
+        c.approval_reasons.insert(
+            0,
+            (
+                "approval_threshold",
+                f"Needs approval: the target change loosens delivery by {loosening:.1f} %, more than the "
+                f"{c.limits.target_approval_above_pct:g} % that may be applied without a person.",
+            ),
+        )
     if increase > c.limits.approval_above_micros:
         c.approval_reasons.insert(
             0,
@@ -511,7 +615,7 @@ def _final_decision(work: _Work) -> Decision:
                 f"{c.money(c.limits.approval_above_micros)} that may be applied without a person.",
             ),
         )
-    else:
+    elif not c.approval_reasons or c.approval_reasons[0][0] != "approval_threshold":
         c.passed.append("approval_threshold")
     if c.approval_reasons:
         rule_id = c.approval_reasons[0][0]
@@ -536,8 +640,8 @@ def _final_decision(work: _Work) -> Decision:
             checks_passed=list(c.passed),
         )
     shown = action.new_value
-    if isinstance(action, SetBudget | SetBid):
-        shown = f"{c.money(action.old_value)} to {c.money(action.new_value)}"
+    if isinstance(action, _VALUED):
+        shown = f"{c.show(action.old_value)} to {c.show(action.new_value)}"
     return Decision(
         action_id=action.action_id,
         verdict=Verdict.ALLOWED,
@@ -547,6 +651,18 @@ def _final_decision(work: _Work) -> Decision:
         final_action=final,
         checks_passed=list(c.passed),
     )
+
+
+def _target_loosening_pct(action: Any, target: int | None) -> float | None:
+    """Return how far (in % of the old target) a target change loosens delivery; None if it does not.
+
+    Loosening is a CPA target raised (dearer conversions allowed) or a ROAS target lowered.
+    """
+    if target is None or not isinstance(action, _TARGETS) or action.old_value <= 0:
+        return None
+    change = target - action.old_value
+    looser = change > 0 if isinstance(action, SetTargetCpa) else change < 0
+    return abs(change) * 100.0 / action.old_value if looser else None
 
 
 def _error_decision(raw: object, exc: BaseException) -> Decision:

@@ -7,11 +7,23 @@ clip. Rules never raise on purpose; if one does, the filter blocks the action (`
 
 Rule ids (stable; scripts and the audit log match on them):
 
-    invalid_action, unknown_entity, target_kind, entity_removed, protected_entity, freeze_window,
-    stale_value, no_change, duplicate_action, conflicting_action, cooldown, platform_change_rate,
-    brand_safety, brand_claims, max_change, rollback_restore, max_daily_change, bid_limits,
-    budget_limits, platform_min_budget, max_changes_per_run, account_budget_cap, portfolio_budget_cap,
+    invalid_action, unknown_entity, target_kind, entity_removed, bid_ignored_by_strategy,
+    target_not_used_by_strategy, protected_entity, freeze_window, stale_value, no_change,
+    duplicate_action, conflicting_action, not_delivering, insufficient_data, cooldown,
+    target_learning_period, platform_change_rate, brand_safety, brand_claims, max_change,
+    rollback_restore, max_daily_change, bid_limits, bid_cap_limits, target_limits, budget_limits,
+    platform_min_budget, max_changes_per_run, account_budget_cap, portfolio_budget_cap,
     approval_threshold, filter_error
+
+What a bid means decides which limits hold it. Under `MANUAL_CPC` (and where the client could not tell
+the strategy) a bid is a max CPC: `bid_floor_micros`/`bid_ceiling_micros` apply. Under Meta's `BID_CAP`
+it is a cap per optimization event (a purchase, an install), which can be many CPCs: it has its own
+`bid_cap_floor_micros`/`bid_cap_ceiling_micros` (rule `bid_cap_limits`). Where the platform may raise a
+bid by a multiplier (`EntityState.bid_multiplier_max`, Amazon dynamic bidding and placement
+adjustments), the ceiling holds the highest CPC the platform may pay, bid x multiplier, so the bid
+itself may be at most ceiling / multiplier. Under any other strategy the platform ignores the bid:
+`bid_ignored_by_strategy` blocks it. ROAS targets are in basis points (10,000 = ROAS 1.0), CPA targets
+in micros; both have their own change limits, floors, ceilings and learning period (`core.limits`).
 """
 
 from __future__ import annotations
@@ -32,9 +44,12 @@ from bidloop.core.actions import (
     EnableCreative,
     SetBid,
     SetBudget,
+    SetTargetCpa,
+    SetTargetRoas,
 )
-from bidloop.core.entities import EntityState, Status
+from bidloop.core.entities import BiddingStrategy, EntityKind, EntityState, Status
 from bidloop.core.limits import EffectiveLimits
+from bidloop.core.metrics import Metrics
 from bidloop.core.money import MAX_MICROS, format_money
 from bidloop.core.snapshot import Snapshot
 from bidloop.guardrails.brand_safety import scan_text
@@ -43,25 +58,44 @@ __all__ = [
     "Block",
     "Bound",
     "Candidate",
+    "Evidence",
+    "check_bid_strategy",
     "check_brand_safety",
     "check_conflicts",
     "check_cooldown",
+    "check_delivering",
     "check_entity_exists",
     "check_entity_status",
+    "check_evidence",
     "check_freeze_window",
     "check_no_change",
     "check_platform_change_rate",
     "check_protected",
     "check_stale_value",
     "check_target_kind",
+    "check_target_learning_period",
+    "check_target_strategy",
+    "evidence_of",
+    "format_roas_bps",
     "limit_bid",
     "limit_budget",
     "limit_daily_change",
     "limit_max_change",
+    "limit_target",
     "mark_rollback_restore",
+    "strategy_of",
 ]
 
 ROLLBACK_ACTOR = "rollback"
+
+_TARGETS = (SetTargetRoas, SetTargetCpa)
+_VALUED = (SetBudget, SetBid, SetTargetRoas, SetTargetCpa)
+"""The actions that set a number on an entity (clipped by the money ranges, held to evidence)."""
+
+
+def format_roas_bps(bps: int) -> str:
+    """Format a ROAS target in basis points for a message, e.g. 35,000 -> `ROAS 3.50 (350 %)`."""
+    return f"ROAS {bps / 10_000:.2f} ({bps / 100:g} %)"
 
 
 @lru_cache(maxsize=16_384)
@@ -93,9 +127,13 @@ class Bound:
     why_template: str
     """Completes "... because ..." in a message; `{0}`, `{1}` are replaced by `why_micros` as money."""
     why_micros: tuple[int, ...] = ()
+    roas: bool = False
+    """The values are ROAS basis points, not money (shown as `ROAS 3.50 (350 %)`)."""
 
     def why(self, currency: str) -> str:
         """Return the reason as a sentence fragment, e.g. `the bid ceiling is 20.00 USD`."""
+        if self.roas:
+            return self.why_template.format(*(format_roas_bps(m) for m in self.why_micros))
         return self.why_template.format(*(money(m, currency) for m in self.why_micros))
 
 
@@ -115,6 +153,7 @@ class Candidate:
         approval_reasons: Why a person must approve, if any (rule id, sentence).
         passed: Rule ids passed, in order.
         restoring: True when this is a rollback back to a recorded before-value.
+        index: The account's entities by (kind, id), to find an entity's campaign and parents.
     """
 
     action: Any
@@ -128,6 +167,7 @@ class Candidate:
     approval_reasons: list[tuple[str, str]] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
     restoring: bool = False
+    index: Mapping[tuple[str, str], EntityState] = field(default_factory=dict)
 
     @property
     def currency(self) -> str:
@@ -137,6 +177,12 @@ class Candidate:
     def money(self, micros: int) -> str:
         """Format an amount of this account's currency for a message."""
         return money(micros, self.snapshot.currency)
+
+    def show(self, value: int) -> str:
+        """Format a value of the action's field: a ROAS target as a ROAS, anything else as money."""
+        if isinstance(self.action, SetTargetRoas):
+            return format_roas_bps(value)
+        return money(value, self.snapshot.currency)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -153,6 +199,10 @@ def current_value(action: Any, entity: EntityState) -> int | str | None:
         return entity.daily_budget_micros
     if isinstance(action, SetBid):
         return entity.cpc_bid_micros
+    if isinstance(action, SetTargetRoas):
+        return entity.target_roas_bps
+    if isinstance(action, SetTargetCpa):
+        return entity.target_cpa_micros
     if isinstance(action, AddKeyword | AddNegativeKeyword):
         return None
     return entity.status.value
@@ -164,6 +214,10 @@ def field_key(action: Any) -> str:
         return "budget"
     if isinstance(action, SetBid):
         return "bid"
+    if isinstance(action, SetTargetRoas):
+        return "target_roas"
+    if isinstance(action, SetTargetCpa):
+        return "target_cpa"
     if isinstance(action, AddKeyword):
         return f"keyword:{action.match_type}:{' '.join(action.text.casefold().split())}"
     if isinstance(action, AddNegativeKeyword):
@@ -251,15 +305,16 @@ def check_stale_value(c: Candidate) -> Block | None:
         return None
     current = current_value(action, entity)
     if current is None:
-        what = "daily budget" if isinstance(action, SetBudget) else "manual bid"
-        return Block(
-            "stale_value",
-            f"Blocked: {entity.ref.kind} {entity.ref.entity_id} has no {what} to change "
-            "(shared budget or automated bidding).",
-        )
+        what = {
+            SetBudget: "daily budget (shared budget?)",
+            SetBid: "manual bid (automated bidding?)",
+            SetTargetRoas: "ROAS target (set one in the platform first)",
+            SetTargetCpa: "CPA target (set one in the platform first)",
+        }.get(type(action), "value")
+        return Block("stale_value", f"Blocked: {entity.ref.kind} {entity.ref.entity_id} has no {what} to change.")
     if current != action.old_value:
         if isinstance(current, int):
-            found, expected = c.money(current), c.money(action.old_value)
+            found, expected = c.show(current), c.show(action.old_value)
         else:
             found, expected = current, action.old_value
         return Block(
@@ -284,7 +339,7 @@ def check_no_change(c: Candidate, existing_keywords: frozenset[str]) -> Block | 
     if isinstance(action, AddNegativeKeyword):
         return None
     if action.old_value == action.new_value:
-        shown = c.money(action.new_value) if isinstance(action.new_value, int) else action.new_value
+        shown = c.show(action.new_value) if isinstance(action.new_value, int) else action.new_value
         return Block("no_change", f"Blocked: {_describe(action)} is already at {shown}; nothing to change.")
     return None
 
@@ -307,6 +362,250 @@ def check_conflicts(c: Candidate, claimed: dict[tuple[str, str], Any]) -> Block 
         f"Blocked: {_describe(action)} conflicts with action {first.action_id} on the same "
         f"{action.entity.kind} in the same batch; only the first is considered.",
     )
+
+
+# -- what the platform acts on ------------------------------------------------------------------------
+
+
+def _campaign_of(c: Candidate, entity: EntityState) -> EntityState | None:
+    """Return the entity's campaign from the snapshot (None for a campaign itself, or when absent)."""
+    if entity.ref.kind in (EntityKind.CAMPAIGN, EntityKind.BIDDING_STRATEGY) or not entity.campaign_id:
+        return None
+    return c.index.get((EntityKind.CAMPAIGN.value, entity.campaign_id))
+
+
+def strategy_of(c: Candidate) -> BiddingStrategy | None:
+    """Return the bidding strategy in force for the candidate's entity: its own, else its campaign's.
+
+    None where no client said (the simulated market and snapshots older than strategies).
+    """
+    entity = c.entity
+    if entity is None:
+        return None
+    if entity.bidding_strategy is not None:
+        return entity.bidding_strategy
+    campaign = _campaign_of(c, entity)
+    return campaign.bidding_strategy if campaign is not None else None
+
+
+def check_bid_strategy(c: Candidate) -> Block | None:
+    """Block a bid change where the strategy in force ignores bids (Smart Bidding, lowest cost, ...).
+
+    The platform would accept the write and do nothing with it; a read-back would even show it
+    "applied". An unknown strategy (None) is allowed: the sim and older snapshots do not carry one.
+    """
+    if not isinstance(c.action, SetBid) or c.entity is None:
+        return None
+    strategy = strategy_of(c)
+    if strategy is None or strategy.uses_bids:
+        return None
+    return Block(
+        "bid_ignored_by_strategy",
+        f"Blocked: {c.entity.ref.kind} {c.entity.ref.entity_id} bids with the {strategy.value} strategy, "
+        "under which the platform ignores the bid; change its target or budget instead.",
+    )
+
+
+def check_target_strategy(c: Candidate) -> Block | None:
+    """Block a target the strategy in force does not use, or one set beside a portfolio strategy.
+
+    A campaign (or an ad group of a campaign) that follows a portfolio strategy takes its target from
+    the `BIDDING_STRATEGY` entity; Google refuses an ad group ROAS target there and ignores the rest.
+    """
+    action = c.action
+    entity = c.entity
+    if not isinstance(action, _TARGETS) or entity is None:
+        return None
+    campaign = _campaign_of(c, entity)
+    portfolio = entity.bidding_strategy_id or (campaign.bidding_strategy_id if campaign is not None else None)
+    if portfolio and entity.ref.kind is not EntityKind.BIDDING_STRATEGY:
+        return Block(
+            "target_not_used_by_strategy",
+            f"Blocked: {entity.ref.kind} {entity.ref.entity_id} follows the portfolio bidding strategy "
+            f"{portfolio}; change the target on that bidding_strategy instead.",
+        )
+    strategy = strategy_of(c)
+    if strategy is None:
+        return None
+    uses = strategy.uses_target_roas if isinstance(action, SetTargetRoas) else strategy.uses_target_cpa
+    if uses:
+        return None
+    what = "ROAS" if isinstance(action, SetTargetRoas) else "CPA"
+    return Block(
+        "target_not_used_by_strategy",
+        f"Blocked: {entity.ref.kind} {entity.ref.entity_id} bids with the {strategy.value} strategy, "
+        f"which does not use a {what} target; the platform would ignore (or refuse) it.",
+    )
+
+
+def _blocked_delivery(c: Candidate, entity: EntityState) -> str | None:
+    """Return why the entity cannot deliver because of itself (review, flight) or a parent, else None."""
+    if entity.delivery_blocked_by:
+        return entity.delivery_blocked_by
+    seen: set[str] = set()
+    current = entity
+    for _ in range(4):  # keyword -> ad group -> campaign; a cycle or a missing parent ends the walk
+        parent_id = current.parent_id or current.campaign_id
+        if not parent_id or parent_id == current.ref.entity_id or parent_id in seen:
+            break
+        seen.add(parent_id)
+        kind = EntityKind.AD_GROUP if current.ref.kind in (EntityKind.KEYWORD, EntityKind.CREATIVE) else None
+        parent = c.index.get((kind.value, parent_id)) if kind is not None else None
+        if parent is None:
+            parent = c.index.get((EntityKind.CAMPAIGN.value, parent_id))
+        if parent is None or parent is current:
+            break
+        if parent.status is not Status.ENABLED:
+            return f"{parent.ref.kind.value.upper()}_{parent.status.value.upper()}"
+        if parent.delivery_blocked_by:
+            return f"{parent.ref.kind.value.upper()}: {parent.delivery_blocked_by}"
+        current = parent
+    return None
+
+
+def check_delivering(c: Candidate) -> Block | None:
+    """Block enabling a creative the platform will not serve, and any money change where nothing delivers.
+
+    A creative with `delivery_blocked_by` (disapproved, in review, ...) stays dark when enabled. A
+    budget, bid, target or new keyword on an entity whose delivery is blocked, by itself or by a
+    paused (or blocked) ad group or campaign above it, buys nothing. The entity's own paused status is
+    not this rule's business (a paused campaign may be prepared before it is enabled). A rollback
+    restoring a recorded value is exempt: it puts back what was there.
+    """
+    action = c.action
+    entity = c.entity
+    if entity is None or c.restoring:
+        return None
+    if isinstance(action, EnableCreative):
+        why = entity.delivery_blocked_by
+        if why:
+            return Block(
+                "not_delivering",
+                f"Blocked: creative {entity.ref.entity_id} ({entity.name}) cannot deliver ({why}); "
+                "enabling it would not put it in front of anyone.",
+            )
+        return None
+    if not action.is_money_change:
+        return None
+    why = _blocked_delivery(c, entity)
+    if why:
+        return Block(
+            "not_delivering",
+            f"Blocked: {entity.ref.kind} {entity.ref.entity_id} does not deliver ({why}); "
+            f"{action.kind} there would buy nothing.",
+        )
+    return None
+
+
+# -- evidence -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What an entity's own numbers say: clicks and spend on record, and days since it first had any."""
+
+    clicks: int
+    cost_micros: int
+    days: int
+
+
+def _active(day: Metrics) -> bool:
+    return bool(day.impressions or day.clicks or day.cost_micros)
+
+
+def _days_active(history: Sequence[Metrics]) -> int:
+    """Return the number of recorded days from the first with any activity to the last (0: none)."""
+    for i, day in enumerate(history):
+        if _active(day):
+            return len(history) - i
+    return 0
+
+
+def _own_totals(entity: EntityState) -> tuple[int, int]:
+    past = Metrics()
+    for day in entity.daily_history:
+        past = past + day
+    if past.clicks < entity.trailing_7d.clicks or past.cost_micros < entity.trailing_7d.cost_micros:
+        past = entity.trailing_7d  # a client that gives the window but not (all of) the days
+    return past.clicks + entity.today.clicks, past.cost_micros + entity.today.cost_micros
+
+
+def evidence_of(entity: EntityState, index: Mapping[tuple[str, str], EntityState]) -> Evidence:
+    """Return the evidence an action on `entity` rests on.
+
+    Clicks and spend are the entity's own (a keyword's clicks for its bid, a budget holder's for its
+    budget): its recorded past days (or its trailing seven days where the client gives no days) plus
+    today. Days count from the first recorded day with any activity. Where a client gives no per-day
+    history for the entity (Google keywords and ad groups), its campaign's days stand in for the age.
+    A portfolio strategy without numbers of its own is judged on the campaigns that follow it.
+    """
+    clicks, cost = _own_totals(entity)
+    days = _days_active(entity.daily_history)
+    if entity.ref.kind is EntityKind.BIDDING_STRATEGY and not (clicks or cost or days):
+        members = [
+            e
+            for e in index.values()
+            if e.ref.kind is EntityKind.CAMPAIGN and e.bidding_strategy_id == entity.ref.entity_id
+        ]
+        for member in members:
+            m_clicks, m_cost = _own_totals(member)
+            clicks += m_clicks
+            cost += m_cost
+            days = max(days, _days_active(member.daily_history))
+    elif not entity.daily_history and entity.campaign_id and entity.ref.kind is not EntityKind.CAMPAIGN:
+        campaign = index.get((EntityKind.CAMPAIGN.value, entity.campaign_id))
+        if campaign is not None:
+            days = _days_active(campaign.daily_history)
+    return Evidence(clicks=clicks, cost_micros=cost, days=days)
+
+
+def check_evidence(c: Candidate) -> Block | None:
+    """Block a budget, bid or target change on an entity without enough data of its own to justify it.
+
+    Applies in both directions: a cut on no evidence is as much a guess as a raise (it can starve a new
+    campaign before it learned). Added keywords are exempt (a new keyword has no data by definition),
+    and so is a rollback restoring a recorded value.
+    """
+    action = c.action
+    entity = c.entity
+    if entity is None or c.restoring or not isinstance(action, _VALUED):
+        return None
+    limits = c.limits
+    ev = evidence_of(entity, c.index)
+    if (
+        ev.clicks >= limits.min_clicks_to_act
+        and ev.cost_micros >= limits.min_spend_to_act_micros
+        and (ev.days >= limits.min_days_of_data)
+    ):
+        return None
+    return Block(
+        "insufficient_data",
+        f"Blocked: {entity.ref.kind} {entity.ref.entity_id} has {ev.clicks} clicks, {c.money(ev.cost_micros)} "
+        f"spend and {ev.days} days of data; a {action.kind} needs at least {limits.min_clicks_to_act} clicks, "
+        f"{c.money(limits.min_spend_to_act_micros)} and {limits.min_days_of_data} days "
+        "(min_clicks_to_act, min_spend_to_act_micros, min_days_of_data).",
+    )
+
+
+def check_target_learning_period(c: Candidate, target_changes: Sequence[datetime]) -> Block | None:
+    """Block a target change within `target_cooldown_days` of the entity's last one (its learning period).
+
+    Times after `now` count as recent (fail closed). A rollback restoring a recorded value is exempt.
+    """
+    days = c.limits.target_cooldown_days
+    if c.restoring or days <= 0 or not target_changes or not isinstance(c.action, _TARGETS):
+        return None
+    now = _utc(c.now)
+    last = max(_utc(t) for t in target_changes)
+    if last > now - timedelta(days=days):
+        ago = max((now - last).total_seconds() / 86_400, 0.0)
+        return Block(
+            "target_learning_period",
+            f"Blocked: the target of {c.action.entity.kind} {c.action.entity.entity_id} changed {ago:.1f} days "
+            f"ago; its strategy is still learning and the next change waits {days:g} days "
+            "(target_cooldown_days).",
+        )
+    return None
 
 
 # -- time-based limits ------------------------------------------------------------------------------
@@ -414,12 +713,27 @@ def mark_rollback_restore(c: Candidate, before_values: Mapping[str, str]) -> Non
 def limit_max_change(c: Candidate) -> None:
     """Bound a budget or bid change to `max_change_pct` (and `max_change_micros`) of the old value.
 
-    A rollback restore (`mark_rollback_restore`) is exempt.
+    A target change is bound to `target_max_change_pct` instead. A rollback restore
+    (`mark_rollback_restore`) is exempt.
     """
     action = c.action
-    if c.restoring or not isinstance(action, SetBudget | SetBid):
+    if c.restoring or not isinstance(action, _VALUED):
         return
     old = action.old_value
+    if isinstance(action, _TARGETS):
+        delta = old * c.limits.target_max_change_ppm // 1_000_000
+        why = f"a single target change may move it at most {c.limits.target_max_change_pct:g} % ({{0}})"
+        c.bounds.append(
+            Bound(
+                "max_change",
+                max(old - delta, 0),
+                min(old + delta, MAX_MICROS),
+                why,
+                (delta,),
+                roas=isinstance(action, SetTargetRoas),
+            )
+        )
+        return
     delta = old * c.limits.max_change_ppm // 1_000_000
     why = f"a single change may move it at most {c.limits.max_change_pct:g} % ({{0}})"
     if c.limits.max_change_micros is not None and c.limits.max_change_micros < delta:
@@ -429,25 +743,44 @@ def limit_max_change(c: Candidate) -> None:
 
 
 def limit_daily_change(c: Candidate, changed_today_pct: float, changed_today_micros: int) -> None:
-    """Bound a change by what is left of the entity's daily change allowance (% and absolute)."""
+    """Bound a change by what is left of the entity's daily change allowance (% and absolute).
+
+    For a target, `changed_today_pct` is the target's own change today and `target_max_daily_change_pct`
+    the allowance; the absolute money allowance does not apply (a ROAS is not money).
+    """
     action = c.action
-    if c.restoring or not isinstance(action, SetBudget | SetBid):
+    if c.restoring or not isinstance(action, _VALUED):
         return
     old = action.old_value
     limits = c.limits
+    is_target = isinstance(action, _TARGETS)
+    max_pct = limits.target_max_daily_change_pct if is_target else limits.max_daily_change_pct
+    max_ppm = limits.target_max_daily_change_ppm if is_target else limits.max_daily_change_ppm
     used_pct = float(changed_today_pct)
     if math.isnan(used_pct):  # a bad input leaves nothing (fail closed)
         used_pct = math.inf
     used_pct = max(used_pct, 0.0)
     if used_pct == 0.0:
-        left_ppm = limits.max_daily_change_ppm
-    elif used_pct >= limits.max_daily_change_pct:
+        left_ppm = max_ppm
+    elif used_pct >= max_pct:
         left_ppm = 0
     else:
-        left_ppm = math.floor((Fraction(limits.max_daily_change_pct) - Fraction(used_pct)) * 10_000)
+        left_ppm = math.floor((Fraction(max_pct) - Fraction(used_pct)) * 10_000)
     delta = old * left_ppm // 1_000_000
-    why = f"{limits.max_daily_change_pct:g} % may change per day and {used_pct:g} % already changed today"
+    why = f"{max_pct:g} % may change per day and {used_pct:g} % already changed today"
     amounts: tuple[int, ...] = ()
+    if is_target:
+        c.bounds.append(
+            Bound(
+                "max_daily_change",
+                max(old - delta, 0),
+                min(old + delta, MAX_MICROS),
+                why,
+                amounts,
+                roas=isinstance(action, SetTargetRoas),
+            )
+        )
+        return
     if limits.max_daily_change_micros is not None:
         used_micros = max(int(changed_today_micros), 0)
         left_micros = max(limits.max_daily_change_micros - used_micros, 0)
@@ -459,11 +792,56 @@ def limit_daily_change(c: Candidate, changed_today_pct: float, changed_today_mic
 
 
 def limit_bid(c: Candidate) -> None:
-    """Bound a bid (or a new keyword's bid) to the configured floor and ceiling."""
+    """Bound a bid (or a new keyword's bid) to the floor and ceiling for what the bid means.
+
+    A max CPC (manual CPC, or an unknown strategy) is held to `bid_floor_micros`/`bid_ceiling_micros`;
+    a Meta bid cap (`BID_CAP`, a cap per optimization event) to `bid_cap_floor_micros`/
+    `bid_cap_ceiling_micros`. Where the platform may multiply the bid (`bid_multiplier_max` above 1 on
+    the entity or its campaign), the ceiling holds the bid times that multiplier: the most the platform
+    may pay for a click.
+    """
     if not isinstance(c.action, SetBid | AddKeyword):
         return
+    if strategy_of(c) is BiddingStrategy.BID_CAP:
+        lo, hi = c.limits.bid_cap_floor_micros, c.limits.bid_cap_ceiling_micros
+        c.bounds.append(Bound("bid_cap_limits", lo, hi, "bid caps must stay between {0} and {1}", (lo, hi)))
+        return
     lo, hi = c.limits.bid_floor_micros, c.limits.bid_ceiling_micros
+    multiplier = None
+    if c.entity is not None:
+        multiplier = c.entity.bid_multiplier_max
+        campaign = _campaign_of(c, c.entity)
+        if multiplier is None and campaign is not None:
+            multiplier = campaign.bid_multiplier_max
+    if multiplier is not None and multiplier > 1.0:
+        # The highest base bid whose multiplied CPC stays within the ceiling (exact: no float rounding up).
+        base_hi = math.floor(Fraction(hi) / Fraction(multiplier))
+        c.bounds.append(
+            Bound(
+                "bid_limits",
+                lo,
+                base_hi,
+                f"bids must stay between {{0}} and {{1}}, and the platform may raise a bid {multiplier:g}x, "
+                "so the bid itself may be at most {2}",
+                (lo, hi, base_hi),
+            )
+        )
+        return
     c.bounds.append(Bound("bid_limits", lo, hi, "bids must stay between {0} and {1}", (lo, hi)))
+
+
+def limit_target(c: Candidate) -> None:
+    """Bound a ROAS target to its floor and ceiling (basis points), a CPA target to its own (micros)."""
+    action = c.action
+    limits = c.limits
+    if isinstance(action, SetTargetRoas):
+        lo, hi = limits.target_roas_floor_bps, limits.target_roas_ceiling_bps
+        c.bounds.append(
+            Bound("target_limits", lo, hi, "ROAS targets must stay between {0} and {1}", (lo, hi), roas=True)
+        )
+    elif isinstance(action, SetTargetCpa):
+        lo, hi = limits.target_cpa_floor_micros, limits.target_cpa_ceiling_micros
+        c.bounds.append(Bound("target_limits", lo, hi, "CPA targets must stay between {0} and {1}", (lo, hi)))
 
 
 def limit_budget(c: Candidate) -> None:

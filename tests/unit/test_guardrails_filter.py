@@ -12,6 +12,7 @@ from bidloop.core.decisions import Decision, Verdict
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform, Status
 from bidloop.core.errors import GuardrailError, UnfilteredActionError, WritesPausedError
 from bidloop.core.limits import GuardrailLimits
+from bidloop.core.metrics import Metrics
 from bidloop.core.snapshot import Snapshot
 from bidloop.guardrails import FilterContext, evaluate, gate, rules
 
@@ -25,8 +26,12 @@ def ref(
     return EntityRef(platform=platform, account_id=account_id, kind=kind, entity_id=entity_id)
 
 
+HISTORY = [Metrics(impressions=1_000, clicks=20, cost_micros=10 * USD) for _ in range(14)]
+"""Fourteen days of 20 clicks and 10 USD: enough evidence for any default `insufficient_data` threshold."""
+
+
 def make_snapshot(account_id: str = "acct", platform: Platform = Platform.GOOGLE_ADS) -> Snapshot:
-    """Three campaigns of 100/100/50 USD, two keywords at 1 USD, two creatives (one paused)."""
+    """Three campaigns of 100/100/50 USD, two keywords at 1 USD, two creatives (one paused), with history."""
     entities = [
         EntityState(
             ref=ref(EntityKind.CAMPAIGN, "c1", account_id, platform), name="Brand", daily_budget_micros=100 * USD
@@ -72,6 +77,7 @@ def make_snapshot(account_id: str = "acct", platform: Platform = Platform.GOOGLE
             text="Comfy shoes",
         ),
     ]
+    entities = [e.model_copy(update={"daily_history": list(HISTORY)}) for e in entities]
     return Snapshot(
         account_id=account_id,
         platform=platform,

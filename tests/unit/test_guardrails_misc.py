@@ -13,6 +13,7 @@ from bidloop.core.decisions import Verdict
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform, Status
 from bidloop.core.errors import ConfigError, InputError, WritesPausedError
 from bidloop.core.limits import GuardrailLimits
+from bidloop.core.metrics import Metrics
 from bidloop.core.settings import load_settings
 from bidloop.core.snapshot import Snapshot
 from bidloop.core.store import Store
@@ -42,9 +43,13 @@ def ref(kind: EntityKind, entity_id: str, account_id: str = "m1", platform: Plat
     return EntityRef(platform=platform, account_id=account_id, kind=kind, entity_id=entity_id)
 
 
+HISTORY = [Metrics(impressions=1_000, clicks=20, cost_micros=10 * USD) for _ in range(14)]
+"""Fourteen days of 20 clicks and 10 USD: enough evidence for the default `insufficient_data` thresholds."""
+
+
 def meta_snapshot(account_id: str = "m1") -> Snapshot:
-    """A Meta account: campaigns 7 and 8, ad sets 115 (in 7) and 124 (in 8) with budgets and bids."""
-    return Snapshot(
+    """A Meta account: campaigns 7 and 8, ad sets 115 (in 7) and 124 (in 8) with budgets, bids and history."""
+    snap = Snapshot(
         account_id=account_id,
         platform=META,
         as_of=NOW,
@@ -85,6 +90,9 @@ def meta_snapshot(account_id: str = "m1") -> Snapshot:
                 text="Win big at the CASINO",
             ),
         ],
+    )
+    return snap.model_copy(
+        update={"entities": [e.model_copy(update={"daily_history": list(HISTORY)}) for e in snap.entities]}
     )
 
 

@@ -18,6 +18,7 @@ from bidloop.core.actions import AgentName, SetBid, SetBudget
 from bidloop.core.decisions import Decision, Verdict
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform
 from bidloop.core.limits import GuardrailLimits
+from bidloop.core.metrics import Metrics
 from bidloop.core.money import MAX_MICROS
 from bidloop.core.snapshot import Snapshot
 from bidloop.guardrails import FilterContext, evaluate
@@ -77,6 +78,7 @@ def test_the_same_batch_gets_the_same_decisions() -> None:
 _ACCOUNT = "acct"
 _CAMPAIGNS = [("c1", 100_000_000), ("c2", 40_000_000), ("c3", 1_000_000)]
 _KEYWORDS = [("k1", 1_000_000), ("k2", 60_000), ("k3", 19_000_000)]
+_HISTORY = [Metrics(impressions=1_000, clicks=20, cost_micros=10_000_000) for _ in range(14)]
 
 
 def _ref(kind: EntityKind, entity_id: str) -> EntityRef:
@@ -88,8 +90,14 @@ _SNAPSHOT = Snapshot(
     platform=Platform.META,
     as_of=NOW,
     account_daily_budget_micros=sum(b for _, b in _CAMPAIGNS),
-    entities=[EntityState(ref=_ref(EntityKind.CAMPAIGN, i), name=i, daily_budget_micros=b) for i, b in _CAMPAIGNS]
-    + [EntityState(ref=_ref(EntityKind.KEYWORD, i), name=i, campaign_id="c1", cpc_bid_micros=b) for i, b in _KEYWORDS],
+    entities=[
+        EntityState(ref=_ref(EntityKind.CAMPAIGN, i), name=i, daily_budget_micros=b, daily_history=_HISTORY)
+        for i, b in _CAMPAIGNS
+    ]
+    + [
+        EntityState(ref=_ref(EntityKind.KEYWORD, i), name=i, campaign_id="c1", cpc_bid_micros=b, daily_history=_HISTORY)
+        for i, b in _KEYWORDS
+    ],
 )
 
 _amounts = st.one_of(
