@@ -2,6 +2,10 @@
 
 Errors that the user can fix are printed as one message with a hint (exit code 2 for bad input or
 configuration, 1 for everything else); `--json` output goes to stdout alone, progress to stderr.
+
+`bidloop run` stops an account it cannot run and goes on with the others (a partial failure): after
+the report it prints each stopped account's error and exits 2 if any was stopped by configuration
+(bidloop.yaml's currency or time zone differs from the platform's), else 1 if any could not be read.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bidloop.cli.render import print_report
-from bidloop.core.errors import BidloopError, ConfigError, InputError
+from bidloop.core.errors import BidloopError, ConfigError, ErrorCode, InputError
 from bidloop.core.settings import DEFAULT_CONFIG_FILE, Settings, load_settings
 
 __all__ = ["app", "main"]
@@ -161,6 +165,17 @@ def run(
     else:
         print_report(outcome.report, out)
         out.print(f"[dim]stored in {st.resolved_database_url}; `bidloop runs show {outcome.run_id}` shows it again[/]")
+    _exit_on_stopped_accounts(outcome.account_errors)
+
+
+def _exit_on_stopped_accounts(stopped: dict[str, Any]) -> None:
+    """Print the accounts a run stopped and exit 2 (a configuration to fix) or 1 (unreadable); return if none."""
+    if not stopped:
+        return
+    for account_id, error in sorted(stopped.items()):
+        err.print(f"[red]error:[/] account {escape(account_id)} was stopped: {escape(str(error))}", highlight=False)
+    config = {ErrorCode.CONFIG_INVALID.value, ErrorCode.ACCOUNT_MISMATCH.value}
+    raise typer.Exit(2 if any(e.code in config for e in stopped.values()) else 1)
 
 
 @app.command()

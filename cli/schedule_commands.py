@@ -53,6 +53,10 @@ def _when(at: datetime | None) -> str:
     return "–" if at is None else f"{at:%Y-%m-%d %H:%M %Z}".strip()
 
 
+def _signed(reward: float | None) -> str:
+    return "–" if reward is None else f"{reward:+.2f}"
+
+
 def register(app: typer.Typer, runs_app: typer.Typer) -> None:
     """Add `schedule`, `status` and `rewards` to `app`, and `resume` to `runs_app`."""
 
@@ -228,17 +232,32 @@ def register(app: typer.Typer, runs_app: typer.Typer) -> None:
                     "pending": summary.pending,
                     "accounts": [a.__dict__ for a in summary.accounts],
                     "recent": summary.recent,
+                    "restated": [r.__dict__ for r in summary.restated],
                 }
             )
             return
         table = Table(title="Rewards", title_justify="left")
-        for col in ("account", "matured", "mean reward", "pending", "next window closes"):
+        for col in ("account", "matured", "mean reward", "restated", "pending", "next window closes"):
             table.add_column(col, justify="left" if col == "account" else "right")
         for a in summary.accounts:
             mean = "–" if a.mean_reward is None else f"{a.mean_reward:+.2f}"
-            table.add_row(a.account_id, str(a.matured), mean, str(a.pending), _when(a.next_maturity))
+            table.add_row(a.account_id, str(a.matured), mean, str(a.restated), str(a.pending), _when(a.next_maturity))
         if not summary.accounts:
-            table.add_row("–", "no applied actions yet", "", "", "")
+            table.add_row("–", "no applied actions yet", "", "", "", "")
         cli.out.print(table)
+        if summary.restated:
+            restated = Table(title="Restated by late conversions", title_justify="left")
+            for col in ("entity", "first", "now", "times", "last restated"):
+                restated.add_column(col, justify="left" if col == "entity" else "right")
+            for r in summary.restated:
+                restated.add_row(
+                    f"{r.entity_key} ({r.account_id})",
+                    _signed(r.first_reward),
+                    _signed(r.reward),
+                    str(r.restatements),
+                    _when(r.restated_at),
+                )
+            cli.out.print(restated)
         for r in summary.recent:
-            cli.out.print(f"  {r['reward']:+.2f}  {r['entity_key']}  (run {r['run_id']})")
+            was = f" (first {_signed(r['first_reward'])})" if r.get("restatements") else ""
+            cli.out.print(f"  {_signed(r['reward'])}{was}  {r['entity_key']}  (run {r['run_id']})")

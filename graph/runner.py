@@ -21,7 +21,7 @@ from bidloop.core.actions import Action
 from bidloop.core.agent_context import AgentTuning, Steering
 from bidloop.core.errors import BidloopError, RunError
 from bidloop.core.settings import Settings
-from bidloop.core.store import Store
+from bidloop.core.store import AccountError, Store
 from bidloop.graph.builder import build_graph
 from bidloop.graph.checkpoint import open_checkpointer
 from bidloop.graph.context import RunContext
@@ -41,6 +41,8 @@ class RunOutcome:
         report: The report, once the run reached the report node.
         pending_approvals: The actions waiting for a person's decision.
         state: The final graph state (snapshots, proposals, decisions, results).
+        account_errors: The accounts the run stopped (configuration mismatch, unreadable), with why;
+            the others ran.
     """
 
     run_id: str
@@ -48,6 +50,7 @@ class RunOutcome:
     report: RunReport | None = None
     pending_approvals: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    account_errors: dict[str, AccountError] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
@@ -98,12 +101,15 @@ def _invoke(
         context.store.finish_run(run_id, status="failed", error=message)
         raise
     state: dict[str, Any] = dict(output.value) if output.value else {}
+    stopped = context.store.account_errors(run_id)
     if output.interrupts:
         context.store.finish_run(run_id, status="waiting_approval")
         pending = [item for intr in output.interrupts for item in intr.value.get("needs_approval", [])]
-        return RunOutcome(run_id=run_id, status="waiting_approval", pending_approvals=pending, state=state)
+        return RunOutcome(
+            run_id=run_id, status="waiting_approval", pending_approvals=pending, state=state, account_errors=stopped
+        )
     report = RunReport.model_validate(state["report"]) if state.get("report") else None
-    return RunOutcome(run_id=run_id, status="completed", report=report, state=state)
+    return RunOutcome(run_id=run_id, status="completed", report=report, state=state, account_errors=stopped)
 
 
 def run_cycle(

@@ -55,7 +55,13 @@ def test_schedule_once_runs_what_is_due_and_status_shows_it(tmp_path: Path, caps
 
 def test_rewards_lists_matured_and_pending_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert bidloop(tmp_path, "rewards", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"matured": 0, "pending": 0, "accounts": [], "recent": []}
+    assert json.loads(capsys.readouterr().out) == {
+        "matured": 0,
+        "pending": 0,
+        "accounts": [],
+        "recent": [],
+        "restated": [],
+    }
 
 
 def test_resuming_a_completed_run_is_refused_with_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
