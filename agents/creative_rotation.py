@@ -3,8 +3,13 @@
 A creative is fatigued when its CTR over its last three days fell by `fatigue_drop_pct` or more
 against its own best three-day CTR in its history, with at least `fatigue_min_impressions` in each
 window (so noise on small numbers is not mistaken for fatigue). It is paused only if its ad group
-keeps another enabled creative, and the rested creative of the ad group that has been paused longest
+keeps another live creative, and the rested creative of the ad group that has been paused longest
 (at least `rest_days_before_reenable` days without impressions) is enabled in its place.
+
+Live means delivering: enabled, and nothing stopping it (`EntityState.delivery_blocked_by`: a
+disapproval, a review, a paused parent). A creative the platform will not serve is never enabled, and
+an enabled one that does not deliver neither counts as the ad group's running creative nor is paused
+for fatigue.
 
 With `Steering.focus_entity_ids` (an operator named ad sets, campaigns or creatives), only creatives in or
 under the named entities are paused or enabled; their ad groups' other creatives still count as running.
@@ -88,22 +93,25 @@ def propose_creative_actions(snapshot: Snapshot, ctx: AgentContext) -> list[Acti
     actions: list[Action] = []
     for group_id in sorted(by_group):
         creatives = sorted(by_group[group_id], key=lambda c: c.ref.entity_id)
-        enabled = [c for c in creatives if c.status is Status.ENABLED]
+        live = [c for c in creatives if c.is_delivering]
         rested = sorted(
             (
                 c
                 for c in creatives
-                if c.status is Status.PAUSED and _rested_days(c) >= tuning.rest_days_before_reenable and in_focus(c)
+                if c.status is Status.PAUSED
+                and c.delivery_blocked_by is None
+                and _rested_days(c) >= tuning.rest_days_before_reenable
+                and in_focus(c)
             ),
             key=lambda c: (-_rested_days(c), c.ref.entity_id),
         )
         fatigued = []
-        for c in (c for c in enabled if in_focus(c)):
+        for c in (c for c in live if in_focus(c)):
             drop = fatigue_drop_pct(c, tuning.fatigue_min_impressions)
             if drop is not None and drop >= tuning.fatigue_drop_pct:
                 fatigued.append((drop, c))
         fatigued.sort(key=lambda pair: (-pair[0], pair[1].ref.entity_id))
-        remaining = len(enabled)
+        remaining = len(live)
         for drop, c in fatigued:
             replacement = rested.pop(0) if rested else None
             if remaining - 1 < 1 and replacement is None:

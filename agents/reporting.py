@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bidloop.core.actions import Action
+from bidloop.core.actions import Action, SetTargetRoas
 from bidloop.core.decisions import Decision, WriteResult
+from bidloop.core.entities import EntityState
 from bidloop.core.money import format_money
 from bidloop.core.snapshot import Snapshot
 
@@ -83,12 +84,40 @@ class RunReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-def _fmt(value: object, currency: str, is_money: bool) -> str | None:
+def _fmt(value: object, currency: str, action: Action) -> str | None:
+    """Format an action's value as people read it: money, a ROAS target (`ROAS 3.50 (350 %)`), or text."""
     if value is None:
         return None
-    if is_money and isinstance(value, int):
+    if isinstance(action, SetTargetRoas) and isinstance(value, int):
+        return f"ROAS {value / 10_000:.2f} ({value / 100:g} %)"
+    if action.is_money_change and isinstance(value, int):
         return format_money(value, currency)
     return str(value)
+
+
+def _reports_anything(entity: EntityState) -> bool:
+    days = [entity.today, entity.trailing_7d, *entity.daily_history]
+    return any(d.impressions or d.clicks or d.cost_micros for d in days)
+
+
+def _evidence_notes(snapshots: Mapping[str, Snapshot], lines: Sequence[ActionLine]) -> list[str]:
+    """Say, per account, when changes were refused for lack of data, and when the account reports none."""
+    notes: list[str] = []
+    for account_id, snap in snapshots.items():
+        starved = sum(1 for line in lines if line.account_id == account_id and line.rule_id == "insufficient_data")
+        if snap.entities and not any(_reports_anything(e) for e in snap.entities):
+            notes.append(
+                f"{account_id}: the platform reports no impressions, clicks or spend for any of its "
+                f"{len(snap.entities)} entities; no budget, bid or target change is made without evidence "
+                "(insufficient_data)."
+            )
+        elif starved:
+            notes.append(
+                f"{account_id}: {starved} budget, bid or target change(s) held back: too few clicks, spend or "
+                "days of data of their own (insufficient_data; limits min_clicks_to_act, "
+                "min_spend_to_act_micros, min_days_of_data)."
+            )
+    return notes
 
 
 def build_report(
@@ -125,9 +154,9 @@ def build_report(
                 kind=a.kind,
                 entity=a.entity.key,
                 entity_name=names.get(a.entity.key),
-                old_value=_fmt(a.old_value, currency, a.is_money_change),
-                new_value=_fmt(a.new_value, currency, a.is_money_change),
-                final_value=_fmt(final.new_value, currency, final.is_money_change) if final is not None else None,
+                old_value=_fmt(a.old_value, currency, a),
+                new_value=_fmt(a.new_value, currency, a),
+                final_value=_fmt(final.new_value, currency, final) if final is not None else None,
                 reason=a.reason,
                 policy_version=a.policy_version,
                 expected_effect=a.expected_effect,
@@ -187,7 +216,7 @@ def build_report(
         verdicts=dict(sorted(verdicts.items())),
         outcomes=dict(sorted(outcomes.items())),
         summary=summary,
-        notes=list(notes),
+        notes=[*notes, *_evidence_notes(snapshots, lines)],
     )
 
 

@@ -518,7 +518,15 @@ def _judge_again(
             action.entity.key,
             w.status if w is not None else None,
             _text(sent.new_value),
-            None if entity is None else (entity.daily_budget_micros, entity.cpc_bid_micros, entity.status.value),
+            None
+            if entity is None
+            else (
+                entity.daily_budget_micros,
+                entity.cpc_bid_micros,
+                entity.target_roas_bps,
+                entity.target_cpa_micros,
+                entity.status.value,
+            ),
             landed,
         )
         if w is not None and landed:
@@ -559,7 +567,14 @@ def _added(action: Action, snap: Snapshot) -> bool:
 
 
 def _has_setting(action: Action) -> bool:
-    return action.kind in ("set_budget", "set_bid", "pause_creative", "enable_creative")
+    return action.kind in (
+        "set_budget",
+        "set_bid",
+        "set_target_roas",
+        "set_target_cpa",
+        "pause_creative",
+        "enable_creative",
+    )
 
 
 def _at_old(action: Action, entity: EntityState, currency: str = "USD") -> bool:
@@ -567,6 +582,10 @@ def _at_old(action: Action, entity: EntityState, currency: str = "USD") -> bool:
         return _same_money(entity.daily_budget_micros, action.old_value, currency)  # type: ignore[arg-type]
     if action.kind == "set_bid":
         return _same_money(entity.cpc_bid_micros, action.old_value, currency)  # type: ignore[arg-type]
+    if action.kind == "set_target_roas":
+        return entity.target_roas_bps == action.old_value
+    if action.kind == "set_target_cpa":
+        return _same_money(entity.target_cpa_micros, action.old_value, currency)  # type: ignore[arg-type]
     return entity.status.value == action.old_value
 
 
@@ -586,6 +605,10 @@ def _at_target(action: Action, entity: EntityState, currency: str = "USD") -> bo
         return _same_money(entity.daily_budget_micros, action.new_value, currency)  # type: ignore[arg-type]
     if action.kind == "set_bid":
         return _same_money(entity.cpc_bid_micros, action.new_value, currency)  # type: ignore[arg-type]
+    if action.kind == "set_target_roas":
+        return entity.target_roas_bps == action.new_value
+    if action.kind == "set_target_cpa":
+        return _same_money(entity.target_cpa_micros, action.new_value, currency)  # type: ignore[arg-type]
     if action.kind in ("pause_creative", "enable_creative"):
         return entity.status.value == action.new_value
     return False

@@ -26,6 +26,8 @@ from bidloop.core.actions import (
     PauseCreative,
     SetBid,
     SetBudget,
+    SetTargetCpa,
+    SetTargetRoas,
 )
 from bidloop.core.entities import EntityRef, EntityState, Status
 from bidloop.core.snapshot import Snapshot
@@ -86,6 +88,10 @@ def _current_text(action: Any, entity: EntityState) -> str | None:
         value: object = entity.daily_budget_micros
     elif isinstance(action, SetBid):
         value = entity.cpc_bid_micros
+    elif isinstance(action, SetTargetRoas):
+        value = entity.target_roas_bps
+    elif isinstance(action, SetTargetCpa):
+        value = entity.target_cpa_micros
     else:
         value = entity.status.value
     return None if value is None else str(value)
@@ -103,6 +109,10 @@ def _restoring_action(original: Any, *, run_id: str, current: str, before: str) 
         return SetBudget(**common, old_daily_budget_micros=int(current), new_daily_budget_micros=int(before))
     if isinstance(original, SetBid):
         return SetBid(**common, old_cpc_bid_micros=int(current), new_cpc_bid_micros=int(before))
+    if isinstance(original, SetTargetRoas):
+        return SetTargetRoas(**common, old_target_roas_bps=int(current), new_target_roas_bps=int(before))
+    if isinstance(original, SetTargetCpa):
+        return SetTargetCpa(**common, old_target_cpa_micros=int(current), new_target_cpa_micros=int(before))
     if before == Status.ENABLED.value:
         return EnableCreative(**common, old_status=Status(current))
     if before == Status.PAUSED.value:
@@ -170,7 +180,7 @@ def plan_rollback(store: Store, run_id: str, snapshots: Mapping[str, Snapshot], 
             continue
         current = _current_text(original, entity)
         if current is None:
-            skip("the entity no longer has that setting (shared budget or automated bidding now)")
+            skip("the entity no longer has that setting (shared budget, automated bidding or no target now)")
             continue
         if current == before:
             skip(f"already back at {before}")

@@ -201,6 +201,37 @@ def test_an_ad_group_is_never_left_without_a_creative(make_entity, make_metrics,
     assert propose_creative_actions(snap, AgentContext(run_id="r")) == []
 
 
+def test_a_disapproved_creative_is_never_enabled_even_when_rested(make_entity, make_metrics, make_snapshot) -> None:
+    snap = _creatives(make_entity, make_metrics, make_snapshot, 0.4)
+    # Meta's effective_status names review outcomes such as DISAPPROVED; such an ad is not served whatever
+    # its own status (https://developers.facebook.com/documentation/ads-commerce/marketing-api/ads-webhooks/effective-status).
+    blocked = [
+        e.model_copy(update={"delivery_blocked_by": "DISAPPROVED"}) if e.ref.entity_id == "a3" else e
+        for e in snap.entities
+    ]
+    actions = propose_creative_actions(snap.model_copy(update={"entities": blocked}), AgentContext(run_id="r"))
+    assert not any(isinstance(a, EnableCreative) for a in actions)
+    assert [(type(a), a.entity.entity_id) for a in actions] == [(PauseCreative, "a1")]  # a2 still runs
+
+
+def test_an_enabled_creative_that_does_not_deliver_does_not_count_as_running(
+    make_entity, make_metrics, make_snapshot
+) -> None:
+    tired = [make_metrics(clicks=100, impressions=5000) for _ in range(7)] + [
+        make_metrics(clicks=50, impressions=5000) for _ in range(3)
+    ]
+    fresh = [make_metrics(clicks=100, impressions=5000) for _ in range(10)]
+    snap = make_snapshot(
+        [
+            make_entity(K.AD_GROUP, "g1"),
+            make_entity(K.CREATIVE, "a1", parent_id="g1", daily_history=tired),
+            # Enabled, but in review: pausing a1 would leave the ad group with nothing on air.
+            make_entity(K.CREATIVE, "a2", parent_id="g1", daily_history=fresh, delivery_blocked_by="PENDING_REVIEW"),
+        ]
+    )
+    assert propose_creative_actions(snap, AgentContext(run_id="r")) == []
+
+
 def test_steering_can_silence_an_agent(make_entity, make_metrics, make_snapshot) -> None:
     ctx = AgentContext(run_id="r", steering=Steering(agents=frozenset({"bid_shifter"})))
     assert propose_keyword_actions(_search_account(make_entity, make_metrics, make_snapshot), ctx) == []
