@@ -6,7 +6,8 @@ budgets of the holders (ad sets, or campaigns with a campaign budget; daily or l
 each bid strategy listens to (bid cap, cost cap, ROAS floor) and ad status, in Meta's currency units
 (`_currency`), in Graph batch requests of at most 50 calls. A write Meta would ignore or refuse
 (a bid under a strategy that sets bids itself, a budget on an ad set inside a campaign budget) is
-answered `failed` and never sent. Every call has a timeout and goes through the one retry layer (`bidloop.tools._retry`):
+answered `failed` and never sent. Every call has a timeout and goes through the one retry layer
+(`bidloop.tools._retry`):
 throttles wait at least what `X-Business-Use-Case-Usage` asks, long waits come back as `deferred`,
 and after a timeout or dropped connection the client reads back before it sends again. The limit
 of 4 budget changes per ad set per hour is enforced before sending.
@@ -21,6 +22,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -973,13 +975,17 @@ class MetaClient:
                     fields = None
                 write.attempts += 1
                 write.ambiguous = True  # until Meta answers for it, the call may or may not have landed
-                write.object_class(write.entity_id, api=self._api).api_update(
-                    params=params,
-                    fields=fields,
-                    batch=batch,
-                    success=lambda resp, w=write: on_success(w, resp),
-                    failure=lambda resp, w=write: on_failure(w, resp),
-                )
+                with warnings.catch_warnings():
+                    # The SDK types bid_constraints as map<string, Object> and warns on its int
+                    # roas_average_floor (AdCampaignBidConstraint types it 'int'); Graph takes it.
+                    warnings.filterwarnings("ignore", message="value of bid_constraints", category=UserWarning)
+                    write.object_class(write.entity_id, api=self._api).api_update(
+                        params=params,
+                        fields=fields,
+                        batch=batch,
+                        success=lambda resp, w=write: on_success(w, resp),
+                        failure=lambda resp, w=write: on_failure(w, resp),
+                    )
             batch.execute()
             if pending:
                 ambiguous = any(w.ambiguous for w in pending.values())
