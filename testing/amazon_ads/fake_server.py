@@ -36,7 +36,8 @@ server_error         a transient 5xx (`status`, default 503)
 partial_failure      the next write fails for the given `ids` (entity ids) or `indices` in the 207 body;
                      `reason` THROTTLED gives `throttledError`, INTERNAL_ERROR `internalServerError`
 timeout_after_write  the next write is applied, then the connection is dropped (`mode="drop"`) or
-                     the answer stalls `stall_s` seconds (`mode="stall"`, beyond the client timeout)
+                     the answer stalls `stall_s` seconds (`mode="stall"`, beyond the client timeout), or a
+                     5xx `status` (default 502) answers it (`mode="status"`)
 expired_token        401 UNAUTHORIZED on API calls
 revoked_refresh_token  the LWA token exchange answers 400 `invalid_grant`
 ==================== =====================================================================
@@ -657,6 +658,10 @@ class FakeAmazonAdsServer:
                     entry[singular] = dict(entity)
                 success.append(entry)
         if after is not None:
+            if after.params.get("mode", "drop") == "status":
+                # A gateway's 5xx although the write was executed (what makes a 5xx after a write ambiguous).
+                status = int(after.params.get("status", 502))
+                return _json(status, {"code": str(status), "details": "Bad Gateway"})
             if after.params.get("mode", "drop") == "stall":
                 clock.sleep(float(after.params.get("stall_s", 2.0)))
             else:
