@@ -6,6 +6,19 @@ points an account's `endpoint` at it). It answers `GoogleAdsService.SearchStream
 field masks, `partial_failure`, `validate_only` and `response_content_type`) and
 `CustomerService.ListAccessibleCustomers`. Writes change its state, so a later read shows them.
 
+It runs accounts as Google runs them, from Google's documentation and never from bidloop's helpers:
+
+* Bidding strategies: each campaign has a `bidding_strategy_type` (manual CPC, target ROAS / CPA,
+  maximize conversions / value) or a portfolio `BiddingStrategy`; targets are read and written on the
+  strategy's own fields. The strategy fields are a `oneof`, so writing another type's target switches
+  the campaign's strategy, as Google does (`strategy_switches` records it). A CPC bid under Smart
+  Bidding is stored but ignored, as v26 `AdGroup.cpc_bid_micros` documents ("used when the ad group's
+  effective bidding strategy is Manual CPC ... ignored if the ad group's campaign is using a portfolio
+  bidding strategy"): nothing the fake serves responds to it, and `ignored_bid_writes` lists each one.
+* Budgets: DAILY (`amount_micros`) or CUSTOM_PERIOD (`total_amount_micros` over the campaign's start and
+  end), each write a multiple of the currency's `currency_constant.billable_unit_micros`.
+* Quota errors carry `QuotaErrorDetails` (rate scope, rate name, retry delay) as Google sends them.
+
 It counts requests per RPC (`request_count`) and applied writes per entity (`writes_by_entity`,
 for double-write detection), and injects faults on demand::
 
@@ -13,7 +26,9 @@ for double-write detection), and injects faults on demand::
         srv.inject("throttle", times=2, retry_delay_s=7)
         ...  # point a client at srv.address
 
-Faults: `throttle` (RESOURCE_EXHAUSTED + `retry_delay_s`), `daily_quota`, `transient`
+Faults: `throttle` (RESOURCE_TEMPORARILY_EXHAUSTED + `retry_delay_s`), `daily_quota` (RESOURCE_EXHAUSTED,
+rate scope DEVELOPER, the daily operations bucket, no retry delay), `quota` (`code=` any QuotaError name,
+`retry_delay_s=`, `rate_scope=`, `rate_name=`), `transient`
 (INTERNAL/TRANSIENT_ERROR, or `status="unavailable"`), `partial_failure` (`indices=` or `entities=`,
 `retryable=`), `timeout_after_write` (applies, then stalls `stall_s`), `drop_after_write` (applies,
 then UNAVAILABLE), `expired_token`. `method=` limits a fault to one RPC (`Mutate`, `SearchStream`,
@@ -54,19 +69,53 @@ from google.ads.googleads.v26.services.types.google_ads_service import (
 from google.protobuf.any_pb2 import Any as AnyPb
 from google.rpc import status_pb2
 
-from bidloop.core.entities import EntityKind, EntityState, MatchType, Status
+from bidloop.core.entities import BiddingStrategy, BudgetPeriod, EntityKind, EntityState, MatchType, Status
 from bidloop.core.errors import InputError
 from bidloop.core.metrics import Metrics
-from bidloop.core.money import MICROS_PER_UNIT, currency_minor_digits
 from bidloop.core.snapshot import Snapshot
 from bidloop.testing.google_ads._gaql import GaqlError, parse_query, set_row_field
 
-__all__ = ["FAULTS", "FakeGoogleAdsServer", "ReceivedRequest", "main"]
+__all__ = ["BILLABLE_UNIT_MICROS", "FAULTS", "FakeGoogleAdsServer", "ReceivedRequest", "main"]
+
+MICROS_PER_UNIT = 1_000_000  # "micros": a millionth of the currency unit (Google Ads API, every money field)
+
+BILLABLE_UNIT_MICROS: dict[str, int] = {
+    # `currency_constant.billable_unit_micros` ("The billable unit for this currency. Billed amounts should be
+    # multiples of this value.", https://developers.google.com/google-ads/api/reference/rpc/v26/CurrencyConstant).
+    # Google publishes its currencies at https://developers.google.com/google-ads/api/data/codes-formats#currency-codes;
+    # that page was not reachable from the stored corpus when this table was written, so the units below are the
+    # currencies' smallest billed amounts as Google bills them to the best of our knowledge (USD cents, whole yen
+    # and won, KWD/BHD fils). UNVERIFIED against the live table: query `currency_constant` on a real account to
+    # confirm (HUF especially). Served as `currency_constant` rows; the fake enforces them on every write.
+    "USD": 10_000,  # cents
+    "EUR": 10_000,
+    "GBP": 10_000,
+    "AUD": 10_000,
+    "CAD": 10_000,
+    "CHF": 10_000,
+    "SEK": 10_000,
+    "BRL": 10_000,
+    "INR": 10_000,
+    "MXN": 10_000,
+    "PLN": 10_000,
+    "TWD": 10_000,
+    "HUF": 10_000,  # unverified (Meta bills HUF in whole forints, a different platform's table)
+    "JPY": 1_000_000,  # whole yen
+    "KRW": 1_000_000,  # whole won
+    "CLP": 1_000_000,
+    "VND": 1_000_000,
+    "KWD": 1_000,  # fils
+    "BHD": 1_000,
+    "JOD": 1_000,
+    "OMR": 1_000,
+    "TND": 1_000,
+}
 
 FAULTS = frozenset(
     {
         "throttle",
         "daily_quota",
+        "quota",
         "transient",
         "partial_failure",
         "timeout_after_write",
@@ -80,6 +129,28 @@ _SERVICE = "google.ads.googleads.v26.services"
 # google/ads/googleads/interceptors/interceptor.py: `_FAILURE_KEY`).
 _FAILURE_TRAILER_KEY = "google.ads.googleads.v26.errors.googleadsfailure-bin"
 _STATUS_NAMES = {Status.ENABLED: "ENABLED", Status.PAUSED: "PAUSED", Status.REMOVED: "REMOVED"}
+_GOOGLE_STRATEGY = {
+    BiddingStrategy.MANUAL_CPC: "MANUAL_CPC",
+    BiddingStrategy.TARGET_ROAS: "TARGET_ROAS",
+    BiddingStrategy.TARGET_CPA: "TARGET_CPA",
+    BiddingStrategy.MAXIMIZE_CONVERSIONS: "MAXIMIZE_CONVERSIONS",
+    BiddingStrategy.MAXIMIZE_CONVERSION_VALUE: "MAXIMIZE_CONVERSION_VALUE",
+    BiddingStrategy.OTHER: "TARGET_SPEND",  # Maximize clicks: no target bidloop sets
+}
+# Where each strategy type keeps its target (v26 Campaign / BiddingStrategy oneof `scheme`).
+_ROAS_FIELD = {"TARGET_ROAS": "target_roas", "MAXIMIZE_CONVERSION_VALUE": "maximize_conversion_value"}
+_CPA_FIELD = {"TARGET_CPA": "target_cpa", "MAXIMIZE_CONVERSIONS": "maximize_conversions"}
+_TARGET_MASKS = {
+    "target_roas.target_roas": "TARGET_ROAS",
+    "maximize_conversion_value.target_roas": "MAXIMIZE_CONVERSION_VALUE",
+    "target_cpa.target_cpa_micros": "TARGET_CPA",
+    "maximize_conversions.target_cpa_micros": "MAXIMIZE_CONVERSIONS",
+}
+# Bids are read only under these types (v26 AdGroup.effective_cpc_bid_micros: "when the bidding strategy is one
+# of manual cpc, enhanced cpc, page one promoted or target outrank share").
+_BID_TYPES = frozenset({"MANUAL_CPC", "ENHANCED_CPC", "PAGE_ONE_PROMOTED", "TARGET_OUTRANK_SHARE"})
+# v26 common TargetRoas.target_roas: "Value must be between 0.01 and 1000.0, inclusive."
+_ROAS_MIN, _ROAS_MAX = 0.01, 1000.0
 _STREAM_BATCH_ROWS = 10_000
 _MAX_OPERATIONS = 10_000
 
@@ -111,6 +182,8 @@ class _Budget:
     name: str
     amount_micros: int
     explicitly_shared: bool = False
+    period: str = "DAILY"
+    total_amount_micros: int = 0
 
 
 @dataclass
@@ -119,6 +192,22 @@ class _Campaign:
     name: str
     status: str
     budget_id: int | None
+    strategy_type: str = "MANUAL_CPC"
+    portfolio_id: int | None = None
+    target_roas: float | None = None
+    target_cpa_micros: int | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+@dataclass
+class _Portfolio:
+    id: int
+    name: str
+    strategy_type: str
+    target_roas: float | None = None
+    target_cpa_micros: int | None = None
+    status: str = "ENABLED"
 
 
 @dataclass
@@ -128,6 +217,8 @@ class _AdGroup:
     name: str
     status: str
     cpc_bid_micros: int
+    target_roas: float | None = None
+    target_cpa_micros: int | None = None
 
 
 @dataclass
@@ -153,6 +244,7 @@ class _Ad:
 class _State:
     budgets: dict[int, _Budget] = field(default_factory=dict)
     campaigns: dict[int, _Campaign] = field(default_factory=dict)
+    portfolios: dict[int, _Portfolio] = field(default_factory=dict)
     ad_groups: dict[int, _AdGroup] = field(default_factory=dict)
     criteria: dict[tuple[int, int], _Criterion] = field(default_factory=dict)
     campaign_criteria: dict[tuple[int, int], _Criterion] = field(default_factory=dict)
@@ -164,15 +256,34 @@ class _State:
 class _Abort(Exception):
     """Abort the current RPC with Google Ads errors (internal control flow)."""
 
-    def __init__(self, code: grpc.StatusCode, errors: Sequence[ErrorSpec], *, retry_delay_s: float | None = None):
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        errors: Sequence[ErrorSpec],
+        *,
+        retry_delay_s: float | None = None,
+        quota: tuple[str, str] | None = None,
+    ):
         super().__init__(errors[0][2] if errors else code.name)
         self.code = code
         self.errors = list(errors)
         self.retry_delay_s = retry_delay_s
+        self.quota = quota
+        """(rate_scope, rate_name) of a quota error's `QuotaErrorDetails`."""
 
 
-def _failure_pb(errors: Sequence[ErrorSpec], *, indices: Sequence[int | None] = (), retry_delay_s: float | None = None):  # type: ignore[no-untyped-def]
+_REQUEST_IDS = itertools.count(1)
+
+
+def _failure_pb(  # type: ignore[no-untyped-def]
+    errors: Sequence[ErrorSpec],
+    *,
+    indices: Sequence[int | None] = (),
+    retry_delay_s: float | None = None,
+    quota: tuple[str, str] | None = None,
+):
     failure = GoogleAdsFailure.pb()()
+    failure.request_id = f"fake-request-{next(_REQUEST_IDS)}"
     for position, (category, name, message) in enumerate(errors):
         err = failure.errors.add()
         fd = err.error_code.DESCRIPTOR.fields_by_name[category]
@@ -183,10 +294,14 @@ def _failure_pb(errors: Sequence[ErrorSpec], *, indices: Sequence[int | None] = 
             element = err.location.field_path_elements.add()
             element.field_name = "mutate_operations"
             element.index = index
+        if quota is not None:
+            details = err.details.quota_error_details
+            scope_enum = details.DESCRIPTOR.fields_by_name["rate_scope"].enum_type
+            details.rate_scope = scope_enum.values_by_name[quota[0]].number
+            details.rate_name = quota[1]
         if retry_delay_s is not None:
             err.details.quota_error_details.retry_delay.seconds = int(retry_delay_s)
             err.details.quota_error_details.retry_delay.nanos = int((retry_delay_s % 1) * 1e9)
-            err.details.quota_error_details.rate_name = "Requests per developer token per second"
     return failure
 
 
@@ -237,7 +352,16 @@ class FakeGoogleAdsServer:
         self._ids = itertools.count(900_000_001)
         self._port = port
         self._server: grpc.Server | None = None
-        self._unit_micros = MICROS_PER_UNIT // 10 ** currency_minor_digits(currency)
+        if currency not in BILLABLE_UNIT_MICROS:
+            raise InputError(
+                f"the fake has no billable unit for currency {currency!r}",
+                hint=f"use one of: {', '.join(sorted(BILLABLE_UNIT_MICROS))}",
+            )
+        self._unit_micros = BILLABLE_UNIT_MICROS[currency]
+        self.ignored_bid_writes: list[str] = []
+        """Resources whose `cpc_bid_micros` was written while their campaign used Smart Bidding (ignored)."""
+        self.strategy_switches: list[tuple[int, str, str]] = []
+        """(campaign id, type before, type after) for every write that changed a campaign's strategy type."""
 
     # ------------------------------------------------------------------ seeding
 
@@ -250,21 +374,66 @@ class FakeGoogleAdsServer:
         status: str = "ENABLED",
         budget_id: int | None = None,
         shared_budget: bool = False,
+        strategy_type: str = "MANUAL_CPC",
+        portfolio_id: int | None = None,
+        target_roas: float | None = None,
+        target_cpa_micros: int | None = None,
+        total_budget_micros: int | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
     ) -> None:
-        """Add a campaign with its own (or a shared, if `budget_id` exists already) daily budget."""
-        if daily_budget_micros is not None:
+        """Add a campaign with its own (or a shared, if `budget_id` exists already) budget and its strategy.
+
+        `total_budget_micros` makes the budget CUSTOM_PERIOD (a total over `start_date`..`end_date`) instead of
+        daily. `portfolio_id` names a portfolio added with `add_portfolio` (its type is the campaign's type).
+        """
+        if total_budget_micros is not None:
+            budget_id = budget_id or next(self._ids)
+            self._state.budgets[budget_id] = _Budget(
+                budget_id, f"Budget {name}", 0, period="CUSTOM_PERIOD", total_amount_micros=total_budget_micros
+            )
+        elif daily_budget_micros is not None:
             budget_id = budget_id or next(self._ids)
             if budget_id not in self._state.budgets:
                 self._state.budgets[budget_id] = _Budget(
                     budget_id, f"Budget {name}", daily_budget_micros, explicitly_shared=shared_budget
                 )
-        self._state.campaigns[campaign_id] = _Campaign(campaign_id, name, status, budget_id)
+        if portfolio_id is not None:
+            strategy_type = self._state.portfolios[portfolio_id].strategy_type
+        self._state.campaigns[campaign_id] = _Campaign(
+            campaign_id, name, status, budget_id, strategy_type, portfolio_id, target_roas, target_cpa_micros,
+            start_date, end_date,
+        )  # fmt: skip
+
+    def add_portfolio(
+        self,
+        strategy_id: int,
+        name: str,
+        strategy_type: str,
+        *,
+        target_roas: float | None = None,
+        target_cpa_micros: int | None = None,
+    ) -> None:
+        """Add a portfolio (shared) `BiddingStrategy`; campaigns join it with `add_campaign(portfolio_id=...)`."""
+        self._state.portfolios[strategy_id] = _Portfolio(
+            strategy_id, name, strategy_type, target_roas, target_cpa_micros
+        )
 
     def add_ad_group(
-        self, ad_group_id: int, campaign_id: int, name: str, *, cpc_bid_micros: int = 0, status: str = "ENABLED"
+        self,
+        ad_group_id: int,
+        campaign_id: int,
+        name: str,
+        *,
+        cpc_bid_micros: int = 0,
+        status: str = "ENABLED",
+        target_roas: float | None = None,
+        target_cpa_micros: int | None = None,
     ) -> None:
-        """Add an ad group under a campaign."""
-        self._state.ad_groups[ad_group_id] = _AdGroup(ad_group_id, campaign_id, name, status, cpc_bid_micros)
+        """Add an ad group under a campaign (with target overrides, for a Smart Bidding campaign)."""
+        self._state.ad_groups[ad_group_id] = _AdGroup(
+            ad_group_id, campaign_id, name, status, cpc_bid_micros, target_roas, target_cpa_micros
+        )
 
     def add_keyword(
         self,
@@ -343,15 +512,40 @@ class FakeGoogleAdsServer:
         }
         ad_group_ids = {e.ref.entity_id for e in snapshot.of_kind(EntityKind.AD_GROUP)}
         seeded_terms: set[tuple[int, str]] = set()
+        lifetimes: list[tuple[int, int]] = []
+        for entity in snapshot.of_kind(EntityKind.BIDDING_STRATEGY):
+            srv.add_portfolio(
+                _digits(entity.ref.entity_id, "bidding strategy"),
+                entity.name,
+                _GOOGLE_STRATEGY.get(entity.bidding_strategy or BiddingStrategy.OTHER, "TARGET_SPEND"),
+                target_roas=_ratio(entity.target_roas_bps),
+                target_cpa_micros=entity.target_cpa_micros,
+            )
         for entity in snapshot.entities:
             kind = entity.ref.kind
             status = _STATUS_NAMES[entity.status]
             if kind is EntityKind.CAMPAIGN:
                 campaign_id = _digits(entity.ref.entity_id, "campaign")
+                portfolio = int(entity.bidding_strategy_id) if (entity.bidding_strategy_id or "").isdigit() else None
+                lifetime = entity.budget_period is BudgetPeriod.LIFETIME and entity.flight_end is not None
                 srv.add_campaign(
-                    campaign_id, entity.name, daily_budget_micros=entity.daily_budget_micros, status=status
+                    campaign_id,
+                    entity.name,
+                    daily_budget_micros=entity.daily_budget_micros,
+                    status=status,
+                    strategy_type=_GOOGLE_STRATEGY.get(
+                        entity.bidding_strategy or BiddingStrategy.MANUAL_CPC, "MANUAL_CPC"
+                    ),
+                    portfolio_id=portfolio if portfolio in srv._state.portfolios else None,
+                    target_roas=_ratio(entity.target_roas_bps),
+                    target_cpa_micros=entity.target_cpa_micros,
+                    total_budget_micros=(entity.lifetime_budget_micros or 0) if lifetime else None,
+                    start_date=entity.flight_start.date() if entity.flight_start else None,
+                    end_date=entity.flight_end.date() if entity.flight_end else None,
                 )
                 srv._seed_metrics(("campaign", campaign_id), entity.today, entity.trailing_7d, entity.daily_history)
+                if lifetime and entity.budget_remaining_micros is not None:
+                    lifetimes.append((campaign_id, entity.budget_remaining_micros))
             elif kind is EntityKind.AD_GROUP:
                 ad_group_id = _digits(entity.ref.entity_id, "ad group")
                 srv.add_ad_group(
@@ -360,6 +554,8 @@ class FakeGoogleAdsServer:
                     entity.name,
                     cpc_bid_micros=entity.cpc_bid_micros or 0,
                     status=status,
+                    target_roas=_ratio(entity.target_roas_bps),
+                    target_cpa_micros=entity.target_cpa_micros,
                 )
                 srv._seed_metrics(("ad_group", ad_group_id), entity.today, entity.trailing_7d, entity.daily_history)
             elif kind is EntityKind.KEYWORD:
@@ -387,6 +583,17 @@ class FakeGoogleAdsServer:
                     srv.add_search_term(ad_group_id, text)
                 term_key = ("search_term", ad_group_id, text)
                 srv._seed_metrics(term_key, entity.today, entity.trailing_7d, [], accumulate=seen)
+        for campaign_id, remaining in lifetimes:
+            # A total budget is what remains plus what the campaign spent since its start, as served.
+            campaign = srv._state.campaigns[campaign_id]
+            start = campaign.start_date or srv.today
+            spent = sum(
+                m.cost_micros
+                for d, m in srv._state.perf.get(("campaign", campaign_id), {}).items()
+                if start <= d <= srv.today
+            )
+            if campaign.budget_id is not None:
+                srv._state.budgets[campaign.budget_id].total_amount_micros = remaining + spent
         return srv
 
     def _seed_metrics(
@@ -500,6 +707,33 @@ class FakeGoogleAdsServer:
             raise InputError(f"campaign {campaign_id} has no budget")
         return self._state.budgets[budget_id].amount_micros
 
+    def budget_total_micros(self, campaign_id: int) -> int:
+        """Return the total (`total_amount_micros`) of a campaign's CUSTOM_PERIOD budget."""
+        budget_id = self._state.campaigns[campaign_id].budget_id
+        if budget_id is None:
+            raise InputError(f"campaign {campaign_id} has no budget")
+        return self._state.budgets[budget_id].total_amount_micros
+
+    def campaign_strategy(self, campaign_id: int) -> tuple[str, int | None]:
+        """Return a campaign's `bidding_strategy_type` name and its portfolio strategy id (None: standard)."""
+        campaign = self._state.campaigns[campaign_id]
+        return campaign.strategy_type, campaign.portfolio_id
+
+    def campaign_target(self, campaign_id: int) -> tuple[float | None, int | None]:
+        """Return a standard strategy's (target ROAS ratio, target CPA micros)."""
+        campaign = self._state.campaigns[campaign_id]
+        return campaign.target_roas, campaign.target_cpa_micros
+
+    def portfolio_target(self, strategy_id: int) -> tuple[float | None, int | None]:
+        """Return a portfolio strategy's (target ROAS ratio, target CPA micros)."""
+        strategy = self._state.portfolios[strategy_id]
+        return strategy.target_roas, strategy.target_cpa_micros
+
+    def ad_group_target(self, ad_group_id: int) -> tuple[float | None, int | None]:
+        """Return an ad group's target overrides (target ROAS ratio, target CPA micros)."""
+        group = self._state.ad_groups[ad_group_id]
+        return group.target_roas, group.target_cpa_micros
+
     def ad_group_bid_micros(self, ad_group_id: int) -> int:
         """Return an ad group's default CPC bid (micros)."""
         return self._state.ad_groups[ad_group_id].cpc_bid_micros
@@ -570,11 +804,28 @@ class FakeGoogleAdsServer:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 [("quota_error", "RESOURCE_TEMPORARILY_EXHAUSTED", "Too many requests. Retry in a few seconds.")],
                 retry_delay_s=float(fault.params.get("retry_delay_s", 5.0)),
+                quota=("DEVELOPER", "Requests per developer token per second"),
             )
         if fault.kind == "daily_quota":
+            # The daily operations limit of the developer token (quotas guide: "Basic access: 15,000
+            # operations per day"); Google gives no retry delay for it (Google Ads API team, adwords-api
+            # forum, mail-archive msg72156: "The RESOURCE_EXHAUSTED error does not provide a retryAfterSeconds
+            # value ... when you are hitting the Daily API operation limits").
             raise _Abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                [("quota_error", "RESOURCE_EXHAUSTED", "Daily operations quota exhausted.")],
+                [("quota_error", "RESOURCE_EXHAUSTED", "Too many requests.")],
+                quota=("DEVELOPER", "Number of operations for basic access per day"),
+            )
+        if fault.kind == "quota":
+            delay = fault.params.get("retry_delay_s")
+            raise _Abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                [("quota_error", str(fault.params.get("code", "RESOURCE_EXHAUSTED")), "Too many requests.")],
+                retry_delay_s=float(delay) if delay is not None else None,
+                quota=(
+                    str(fault.params.get("rate_scope", "ACCOUNT")),
+                    str(fault.params.get("rate_name", "Requests per account")),
+                ),
             )
         if fault.kind == "transient":
             if fault.params.get("status") == "unavailable":
@@ -590,9 +841,9 @@ class FakeGoogleAdsServer:
     @staticmethod
     def _abort(context: grpc.ServicerContext, abort: _Abort, indices: Sequence[int | None] = ()) -> None:
         if abort.errors:
-            failure = _failure_pb(abort.errors, indices=indices, retry_delay_s=abort.retry_delay_s)
+            failure = _failure_pb(abort.errors, indices=indices, retry_delay_s=abort.retry_delay_s, quota=abort.quota)
             context.set_trailing_metadata(
-                ((_FAILURE_TRAILER_KEY, failure.SerializeToString()), ("request-id", "fake-request"))
+                ((_FAILURE_TRAILER_KEY, failure.SerializeToString()), ("request-id", failure.request_id))
             )
         context.abort(abort.code, str(abort))
 
@@ -642,23 +893,56 @@ class FakeGoogleAdsServer:
         if budget_id is None:
             return {}
         budget = self._state.budgets[budget_id]
-        return {
+        fields = {
             "campaign_budget.id": budget.id,
             "campaign_budget.resource_name": f"customers/{self.customer_id}/campaignBudgets/{budget.id}",
             "campaign_budget.name": budget.name,
-            "campaign_budget.amount_micros": budget.amount_micros,
             "campaign_budget.explicitly_shared": budget.explicitly_shared,
+            "campaign_budget.period": budget.period,
         }
+        # v26 CampaignBudget: total_amount_micros "is used only when the CampaignBudget period is set to
+        # CUSTOM_PERIOD"; amount_micros is the daily amount of a DAILY budget.
+        if budget.period == "CUSTOM_PERIOD":
+            fields["campaign_budget.total_amount_micros"] = budget.total_amount_micros
+        else:
+            fields["campaign_budget.amount_micros"] = budget.amount_micros
+        return fields
 
     def _campaign_fields(self, campaign_id: int) -> dict[str, Any]:
         campaign = self._state.campaigns[campaign_id]
-        return {
+        fields: dict[str, Any] = {
             "customer.id": int(self.customer_id),
             "campaign.id": campaign.id,
             "campaign.resource_name": f"customers/{self.customer_id}/campaigns/{campaign.id}",
             "campaign.name": campaign.name,
             "campaign.status": campaign.status,
+            "campaign.bidding_strategy_type": campaign.strategy_type,
             **self._budget_fields(campaign.budget_id),
+        }
+        if campaign.portfolio_id is not None:
+            fields["campaign.bidding_strategy"] = (
+                f"customers/{self.customer_id}/biddingStrategies/{campaign.portfolio_id}"
+            )
+        else:
+            fields.update(
+                _target_fields("campaign", campaign.strategy_type, campaign.target_roas, campaign.target_cpa_micros)
+            )
+        if campaign.start_date is not None:
+            fields["campaign.start_date_time"] = f"{campaign.start_date.isoformat()} 00:00:00"
+        if campaign.end_date is not None:
+            fields["campaign.end_date_time"] = f"{campaign.end_date.isoformat()} 23:59:59"
+        return fields
+
+    def _portfolio_fields(self, strategy: _Portfolio) -> dict[str, Any]:
+        return {
+            "bidding_strategy.id": strategy.id,
+            "bidding_strategy.resource_name": f"customers/{self.customer_id}/biddingStrategies/{strategy.id}",
+            "bidding_strategy.name": strategy.name,
+            "bidding_strategy.status": strategy.status,
+            "bidding_strategy.type": strategy.strategy_type,
+            **_target_fields(
+                "bidding_strategy", strategy.strategy_type, strategy.target_roas, strategy.target_cpa_micros
+            ),
         }
 
     def _ad_group_fields(self, ad_group_id: int) -> dict[str, Any]:
@@ -670,6 +954,8 @@ class FakeGoogleAdsServer:
             "ad_group.name": group.name,
             "ad_group.status": group.status,
             "ad_group.cpc_bid_micros": group.cpc_bid_micros,
+            **({"ad_group.target_roas": group.target_roas} if group.target_roas is not None else {}),
+            **({"ad_group.target_cpa_micros": group.target_cpa_micros} if group.target_cpa_micros is not None else {}),
         }
 
     def _criterion_fields(self, crit: _Criterion) -> dict[str, Any]:
@@ -699,6 +985,20 @@ class FakeGoogleAdsServer:
         }
         if resource == "customer":
             return [(customer, None)]
+        if resource == "currency_constant":
+            return [
+                (
+                    {
+                        "currency_constant.resource_name": f"currencyConstants/{code}",
+                        "currency_constant.code": code,
+                        "currency_constant.billable_unit_micros": unit,
+                    },
+                    None,
+                )
+                for code, unit in sorted(BILLABLE_UNIT_MICROS.items())
+            ]
+        if resource == "bidding_strategy":
+            return [(self._portfolio_fields(state.portfolios[i]), None) for i in sorted(state.portfolios)]
         if resource == "campaign":
             return [(self._campaign_fields(c), ("campaign", c)) for c in sorted(state.campaigns)]
         if resource == "campaign_budget":
@@ -735,6 +1035,7 @@ class FakeGoogleAdsServer:
                         "campaign_criterion.resource_name": f"customers/{self.customer_id}/campaignCriteria/"
                         f"{c.parent_id}~{c.id}",
                         "campaign_criterion.type": "KEYWORD",
+                        "campaign_criterion.status": c.status,
                         "campaign_criterion.negative": c.negative,
                         "campaign_criterion.keyword.text": c.text,
                         "campaign_criterion.keyword.match_type": c.match_type,
@@ -899,15 +1200,36 @@ class FakeGoogleAdsServer:
             budget = self._state.budgets.get(budget_id) if budget_id is not None else None
             if budget is None:
                 return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
-            bad = _bad_mask(mask, {"amount_micros", "name", "resource_name"})
+            bad = _bad_mask(mask, {"amount_micros", "total_amount_micros", "name", "resource_name"})
             if bad:
                 return bad
-            if "amount_micros" in mask and sub.update.amount_micros % self._unit_micros:
-                return ("campaign_budget_error", "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT", "Not a multiple of 0.01.")
+            # campaign_budget_error.proto: BUDGET_AMOUNT_MUST_BE_UNSET_FOR_CUSTOM_BUDGET_PERIOD and
+            # TOTAL_BUDGET_AMOUNT_MUST_BE_UNSET_FOR_BUDGET_PERIOD_DAILY.
+            if "amount_micros" in mask and budget.period == "CUSTOM_PERIOD":
+                return (
+                    "campaign_budget_error",
+                    "BUDGET_AMOUNT_MUST_BE_UNSET_FOR_CUSTOM_BUDGET_PERIOD",
+                    "A custom-period budget has a total amount, not a daily amount.",
+                )
+            if "total_amount_micros" in mask and budget.period != "CUSTOM_PERIOD":
+                return (
+                    "campaign_budget_error",
+                    "TOTAL_BUDGET_AMOUNT_MUST_BE_UNSET_FOR_BUDGET_PERIOD_DAILY",
+                    "A daily budget has no total amount.",
+                )
+            for money_field in ("amount_micros", "total_amount_micros"):
+                if money_field in mask and getattr(sub.update, money_field) % self._unit_micros:
+                    return (
+                        "campaign_budget_error",
+                        "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT",
+                        f"Not a multiple of the billable unit ({self._unit_micros} micros).",
+                    )
 
             def apply_budget(result: Any, mutable: bool) -> None:
                 if "amount_micros" in mask:
                     budget.amount_micros = sub.update.amount_micros
+                if "total_amount_micros" in mask:
+                    budget.total_amount_micros = sub.update.total_amount_micros
                 if "name" in mask:
                     budget.name = sub.update.name
                 result.campaign_budget_result.resource_name = sub.update.resource_name
@@ -915,7 +1237,11 @@ class FakeGoogleAdsServer:
                     resource = result.campaign_budget_result.campaign_budget
                     resource.resource_name = sub.update.resource_name
                     resource.id = budget.id
-                    resource.amount_micros = budget.amount_micros
+                    set_row_field(resource, "period", budget.period)
+                    if budget.period == "CUSTOM_PERIOD":
+                        resource.total_amount_micros = budget.total_amount_micros
+                    else:
+                        resource.amount_micros = budget.amount_micros
 
             return (sub.update.resource_name, apply_budget)
         if kind == "ad_group_operation" and action == "update":
@@ -923,26 +1249,49 @@ class FakeGoogleAdsServer:
             group = self._state.ad_groups.get(ad_group_id) if ad_group_id is not None else None
             if group is None:
                 return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
-            bad = _bad_mask(mask, {"cpc_bid_micros", "status", "resource_name"})
+            bad = _bad_mask(mask, {"cpc_bid_micros", "status", "target_roas", "target_cpa_micros", "resource_name"})
             if bad:
                 return bad
             if "cpc_bid_micros" in mask and sub.update.cpc_bid_micros % self._unit_micros:
                 return ("bidding_error", "BID_TOO_MANY_FRACTIONAL_DIGITS", "Too many fractional digits.")
+            campaign = self._state.campaigns[group.campaign_id]
+            if "target_roas" in mask:
+                # v26 AdGroup.target_roas: "If the campaign is using a portfolio bidding strategy, this field
+                # cannot be set and attempting to do so will result in an error." (the proto names no code)
+                if campaign.portfolio_id is not None:
+                    return ("bidding_error", "INVALID_BIDDING_STRATEGY_TYPE", "Campaign uses a portfolio strategy.")
+                bad_roas = _roas_range(sub.update.target_roas)
+                if bad_roas:
+                    return bad_roas
 
             def apply_group(result: Any, mutable: bool) -> None:
                 if "cpc_bid_micros" in mask:
                     group.cpc_bid_micros = sub.update.cpc_bid_micros
+                    if campaign.strategy_type not in _BID_TYPES:
+                        self.ignored_bid_writes.append(sub.update.resource_name)
                 if "status" in mask:
                     group.status = _enum_name(sub.update, "status")
+                if "target_roas" in mask:
+                    group.target_roas = sub.update.target_roas
+                if "target_cpa_micros" in mask:
+                    group.target_cpa_micros = sub.update.target_cpa_micros
                 result.ad_group_result.resource_name = sub.update.resource_name
                 if mutable:
                     resource = result.ad_group_result.ad_group
                     resource.resource_name = sub.update.resource_name
                     resource.id = group.id
                     resource.cpc_bid_micros = group.cpc_bid_micros
+                    if group.target_roas is not None:
+                        resource.target_roas = group.target_roas
+                    if group.target_cpa_micros is not None:
+                        resource.target_cpa_micros = group.target_cpa_micros
                     set_row_field(resource, "status", group.status)
 
             return (sub.update.resource_name, apply_group)
+        if kind == "campaign_operation" and action == "update":
+            return self._plan_campaign_update(sub, mask, prefix)
+        if kind == "bidding_strategy_operation" and action == "update":
+            return self._plan_portfolio_update(sub, mask, prefix)
         if kind == "ad_group_ad_operation" and action == "update":
             pair = _tail_pair(sub.update.resource_name, prefix + "adGroupAds/")
             ad = self._state.ads.get(pair) if pair is not None else None
@@ -973,9 +1322,13 @@ class FakeGoogleAdsServer:
             if "cpc_bid_micros" in mask and sub.update.cpc_bid_micros % self._unit_micros:
                 return ("bidding_error", "BID_TOO_MANY_FRACTIONAL_DIGITS", "Too many fractional digits.")
 
+            crit_campaign = self._state.campaigns[self._state.ad_groups[crit.parent_id].campaign_id]
+
             def apply_crit(result: Any, mutable: bool) -> None:
                 if "cpc_bid_micros" in mask:
                     crit.cpc_bid_micros = sub.update.cpc_bid_micros
+                    if crit_campaign.strategy_type not in _BID_TYPES:
+                        self.ignored_bid_writes.append(sub.update.resource_name)
                 if "status" in mask:
                     crit.status = _enum_name(sub.update, "status")
                 result.ad_group_criterion_result.resource_name = sub.update.resource_name
@@ -1034,6 +1387,87 @@ class FakeGoogleAdsServer:
             return (key_c, apply_campaign_negative)
         return ("request_error", "UNKNOWN", f"{kind}.{action} is not supported by the fake")
 
+    def _plan_campaign_update(self, sub: Any, mask: list[str], prefix: str) -> ErrorSpec | tuple[str, Any]:
+        """A campaign's target: the strategy fields are one oneof, so another type's field switches the type."""
+        campaign_id = _tail_id(sub.update.resource_name, prefix + "campaigns/")
+        campaign = self._state.campaigns.get(campaign_id) if campaign_id is not None else None
+        if campaign is None:
+            return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
+        bad = _bad_mask(mask, {*_TARGET_MASKS, "resource_name"})
+        if bad:
+            return bad
+        targets = [path for path in mask if path in _TARGET_MASKS]
+        if len(targets) > 1:
+            return ("field_mask_error", "FIELD_HAS_SUBFIELDS", "One bidding scheme per campaign.")
+        bad_roas = self._target_value_error(sub.update, targets)
+        if bad_roas:
+            return bad_roas
+
+        def apply_campaign(result: Any, mutable: bool) -> None:
+            for path in targets:
+                new_type = _TARGET_MASKS[path]
+                if new_type != campaign.strategy_type or campaign.portfolio_id is not None:
+                    self.strategy_switches.append((campaign.id, campaign.strategy_type, new_type))
+                    campaign.strategy_type, campaign.portfolio_id = new_type, None
+                    campaign.target_roas = campaign.target_cpa_micros = None
+                _set_target(campaign, sub.update, path)
+            result.campaign_result.resource_name = sub.update.resource_name
+            if mutable:
+                resource = result.campaign_result.campaign
+                resource.resource_name = sub.update.resource_name
+                resource.id = campaign.id
+                set_row_field(resource, "bidding_strategy_type", campaign.strategy_type)
+                _write_target(resource, campaign.strategy_type, campaign.target_roas, campaign.target_cpa_micros)
+
+        return (sub.update.resource_name, apply_campaign)
+
+    def _plan_portfolio_update(self, sub: Any, mask: list[str], prefix: str) -> ErrorSpec | tuple[str, Any]:
+        """A portfolio's target, on the field of its own type (its type cannot change)."""
+        strategy_id = _tail_id(sub.update.resource_name, prefix + "biddingStrategies/")
+        strategy = self._state.portfolios.get(strategy_id) if strategy_id is not None else None
+        if strategy is None:
+            return ("mutate_error", "RESOURCE_NOT_FOUND", f"{sub.update.resource_name} not found")
+        bad = _bad_mask(mask, {*_TARGET_MASKS, "name", "resource_name"})
+        if bad:
+            return bad
+        targets = [path for path in mask if path in _TARGET_MASKS]
+        if any(_TARGET_MASKS[path] != strategy.strategy_type for path in targets):
+            return (
+                "bidding_strategy_error",
+                "CANNOT_CHANGE_BIDDING_STRATEGY_TYPE",
+                "The bidding strategy type cannot be changed.",
+            )
+        bad_roas = self._target_value_error(sub.update, targets)
+        if bad_roas:
+            return bad_roas
+
+        def apply_portfolio(result: Any, mutable: bool) -> None:
+            for path in targets:
+                _set_target(strategy, sub.update, path)
+            if "name" in mask:
+                strategy.name = sub.update.name
+            result.bidding_strategy_result.resource_name = sub.update.resource_name
+            if mutable:
+                resource = result.bidding_strategy_result.bidding_strategy
+                resource.resource_name = sub.update.resource_name
+                resource.id = strategy.id
+                set_row_field(resource, "type", strategy.strategy_type)
+                _write_target(resource, strategy.strategy_type, strategy.target_roas, strategy.target_cpa_micros)
+
+        return (sub.update.resource_name, apply_portfolio)
+
+    def _target_value_error(self, update: Any, targets: list[str]) -> ErrorSpec | None:
+        for path in targets:
+            holder, leaf = path.split(".")
+            value = getattr(getattr(update, holder), leaf)
+            if leaf == "target_roas":
+                bad = _roas_range(value)
+                if bad:
+                    return bad
+            elif value <= 0:
+                return ("range_error", "TOO_LOW", "The target CPA must be positive.")
+        return None
+
     def _criterion_resource(self, resource: Any, crit: _Criterion) -> None:
         resource.resource_name = f"customers/{self.customer_id}/adGroupCriteria/{crit.parent_id}~{crit.id}"
         resource.criterion_id = crit.id
@@ -1042,6 +1476,46 @@ class FakeGoogleAdsServer:
         resource.keyword.text = crit.text
         set_row_field(resource, "keyword.match_type", crit.match_type)
         set_row_field(resource, "status", crit.status)
+
+
+def _target_fields(prefix: str, strategy_type: str, roas: float | None, cpa: int | None) -> dict[str, Any]:
+    """Return the GAQL fields of the target a strategy type keeps (none for types without a target)."""
+    fields: dict[str, Any] = {}
+    if strategy_type in _ROAS_FIELD and roas is not None:
+        fields[f"{prefix}.{_ROAS_FIELD[strategy_type]}.target_roas"] = roas
+    if strategy_type in _CPA_FIELD and cpa is not None:
+        fields[f"{prefix}.{_CPA_FIELD[strategy_type]}.target_cpa_micros"] = cpa
+    return fields
+
+
+def _roas_range(value: float) -> ErrorSpec | None:
+    """v26 common TargetRoas.target_roas: "Value must be between 0.01 and 1000.0, inclusive."."""
+    if value < _ROAS_MIN:
+        return ("range_error", "TOO_LOW", "Target ROAS below 0.01.")
+    if value > _ROAS_MAX:
+        return ("range_error", "TOO_HIGH", "Target ROAS above 1000.0.")
+    return None
+
+
+def _set_target(holder: _Campaign | _Portfolio, update: Any, path: str) -> None:
+    scheme, leaf = path.split(".")
+    value = getattr(getattr(update, scheme), leaf)
+    if leaf == "target_roas":
+        holder.target_roas = float(value)
+    else:
+        holder.target_cpa_micros = int(value)
+
+
+def _write_target(resource: Any, strategy_type: str, roas: float | None, cpa: int | None) -> None:
+    if strategy_type in _ROAS_FIELD and roas is not None:
+        getattr(resource, _ROAS_FIELD[strategy_type]).target_roas = roas
+    if strategy_type in _CPA_FIELD and cpa is not None:
+        getattr(resource, _CPA_FIELD[strategy_type]).target_cpa_micros = cpa
+
+
+def _ratio(bps: int | None) -> float | None:
+    """Return bidloop's ROAS basis points as Google's `target_roas` ratio (a double: 3.5 is 350 %)."""
+    return bps / 10_000 if bps else None
 
 
 def _keyword_key(negative: bool, match_type: str, text: str) -> str:

@@ -31,7 +31,7 @@ from bidloop.core.snapshot import Snapshot
 from bidloop.testing.google_ads.fake_server import FakeGoogleAdsServer
 from bidloop.tools._retry import RetryPolicy
 from bidloop.tools.google_ads import GoogleAdsPlatformClient
-from bidloop.tools.google_ads._operations import plan_operation
+from bidloop.tools.google_ads._operations import StrategyContext, plan_operation
 from bidloop.tools.google_ads.client import _metrics_from_row
 from bidloop.tools.protocol import PlatformClient
 
@@ -230,7 +230,8 @@ def test_snapshot_uses_search_stream_only_with_a_timeout_on_every_call(
     client: GoogleAdsPlatformClient, server: FakeGoogleAdsServer
 ) -> None:
     client.read_snapshot("g1")
-    assert server.request_count == {"SearchStream": 9}
+    # 9 structure/metrics queries and the customer's currency and time zone (checked on every read).
+    assert server.request_count == {"SearchStream": 10}
     assert all(r.deadline_s is not None and 0 < r.deadline_s <= 10.5 for r in server.received)
     assert all(r.request.customer_id == CUSTOMER for r in server.received)
 
@@ -457,7 +458,7 @@ def test_throttled_read_is_retried_with_the_hint(
     snap = client.read_snapshot("g1")
     assert snap.by_id(EntityKind.CAMPAIGN)["111"].daily_budget_micros == 50_000_000
     assert sleeps.waits and sleeps.waits[0] >= 3
-    assert server.request_count["SearchStream"] == 10
+    assert server.request_count["SearchStream"] == 11
 
 
 def test_long_throttle_and_daily_quota_are_deferred_without_sleeping(
@@ -659,7 +660,7 @@ def test_budget_sent_is_the_amount_rounded_down_to_the_cent(micros: int) -> None
     planned = plan_operation(
         _budget("111", 1_000_000, micros),
         customer_id=CUSTOMER,
-        currency="USD",
+        unit_micros=10_000,  # USD's billable unit, as the fake's currency_constant serves it
         budget_resource_by_campaign={"111": f"customers/{CUSTOMER}/campaignBudgets/9"},
     )
     sent = planned.operation.campaign_budget_operation.update.amount_micros
@@ -669,8 +670,13 @@ def test_budget_sent_is_the_amount_rounded_down_to_the_cent(micros: int) -> None
 
 @given(st.integers(min_value=0, max_value=10**12))
 def test_yen_bids_are_whole_yen_never_above_the_decision(micros: int) -> None:
+    manual = StrategyContext({"7": "MANUAL_CPC"}, {}, {"1": "7"}, {})
     planned = plan_operation(
-        _bid(EntityKind.KEYWORD, "1~2", micros), customer_id=CUSTOMER, currency="JPY", budget_resource_by_campaign={}
+        _bid(EntityKind.KEYWORD, "1~2", micros),
+        customer_id=CUSTOMER,
+        unit_micros=1_000_000,  # JPY's billable unit: whole yen
+        budget_resource_by_campaign={},
+        strategies=manual,
     )
     sent = planned.operation.ad_group_criterion_operation.update.cpc_bid_micros
     assert sent % 1_000_000 == 0 and micros - 1_000_000 < sent <= micros

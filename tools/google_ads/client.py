@@ -35,11 +35,22 @@ from google.ads.googleads.v26.services.types.google_ads_service import (
 from google.auth import exceptions as auth_exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
-from bidloop.core.actions import Action, SetBudget
+from bidloop.core.actions import Action, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
 from bidloop.core.clearance import Clearance, verify_clearance
 from bidloop.core.decisions import WriteResult, WriteStatus
-from bidloop.core.entities import AccountInfo, EntityKind, EntityRef, EntityState, MatchType, Platform, Status
+from bidloop.core.entities import (
+    AccountInfo,
+    BiddingStrategy,
+    BudgetPeriod,
+    EntityKind,
+    EntityRef,
+    EntityState,
+    MatchType,
+    Platform,
+    Status,
+)
 from bidloop.core.errors import (
+    AccountMismatchError,
     BidloopError,
     ConfigError,
     PlatformAuthError,
@@ -66,15 +77,23 @@ from bidloop.tools.google_ads._errors import (
     describe,
     error_code,
     is_retryable_error,
+    request_id,
 )
 from bidloop.tools.google_ads._operations import (
+    MANUAL_CPC_TYPES,
     MAX_OPERATIONS_PER_MUTATE,
+    CustomPeriodBudget,
     PlannedOperation,
+    StrategyContext,
     UnsupportedActionError,
+    bidding_strategy_of,
     keyword_key,
+    masked_value,
     plan_operation,
     read_back_text,
     result_resource_name,
+    roas_to_bps,
+    update_mask_paths,
 )
 
 __all__ = [
@@ -102,6 +121,27 @@ _CREDENTIAL_VARIABLES = (
 log = logging.getLogger("bidloop.tools.google_ads")
 
 _METRICS = "metrics.impressions, metrics.clicks, metrics.cost_micros, metrics.conversions, metrics.conversions_value"
+_CAMPAIGN_FIELDS = (
+    "campaign.id, campaign.name, campaign.status, campaign.bidding_strategy_type, campaign.bidding_strategy, "
+    "campaign.target_roas.target_roas, campaign.target_cpa.target_cpa_micros, "
+    "campaign.maximize_conversion_value.target_roas, campaign.maximize_conversions.target_cpa_micros, "
+    "campaign.start_date_time, campaign.end_date_time, campaign_budget.id, campaign_budget.amount_micros, "
+    "campaign_budget.period, campaign_budget.total_amount_micros"
+)
+"""What a campaign is read with: its strategy and target (v26 `Campaign` oneof `campaign_bidding_strategy`),
+its flight, and its budget with the budget's period (`CUSTOM_PERIOD` budgets hold `total_amount_micros`)."""
+_AD_GROUP_FIELDS = (
+    "ad_group.id, ad_group.name, ad_group.status, ad_group.cpc_bid_micros, ad_group.target_roas, "
+    "ad_group.target_cpa_micros, campaign.id, campaign.bidding_strategy_type, campaign.bidding_strategy"
+)
+_PORTFOLIO_FIELDS = (
+    "bidding_strategy.id, bidding_strategy.name, bidding_strategy.status, bidding_strategy.type, "
+    "bidding_strategy.target_roas.target_roas, bidding_strategy.target_cpa.target_cpa_micros, "
+    "bidding_strategy.maximize_conversion_value.target_roas, bidding_strategy.maximize_conversions.target_cpa_micros"
+)
+_GOOGLE_DATE_TIME = "%Y-%m-%d %H:%M:%S"
+"""`campaign.start_date_time` / `end_date_time`: "in the customer's time zone and in "yyyy-MM-dd HH:mm:ss"
+format" (v26 `Campaign`)."""
 _STATUS = {"ENABLED": Status.ENABLED, "PAUSED": Status.PAUSED, "REMOVED": Status.REMOVED}
 _MATCH = {"EXACT": MatchType.EXACT, "PHRASE": MatchType.PHRASE, "BROAD": MatchType.BROAD}
 
@@ -155,6 +195,72 @@ def _sum(metrics: Iterable[Metrics]) -> Metrics:
     for item in metrics:
         total = total + item
     return total
+
+
+def _uses_bids(strategy: BiddingStrategy | None) -> bool:
+    return strategy is not None and strategy.uses_bids
+
+
+def _portfolio_id(resource_name: str) -> str | None:
+    """Return the id of `customers/{cid}/biddingStrategies/{id}`, or None for a standard strategy."""
+    return resource_name.rsplit("/", 1)[-1] if resource_name else None
+
+
+def _targets(type_name: str, holder: Any) -> dict[str, Any]:
+    """Return the ROAS/CPA target that the strategy type reads from a Campaign or BiddingStrategy."""
+    roas = 0.0
+    cpa = 0
+    if type_name == "TARGET_ROAS":
+        roas = float(holder.target_roas.target_roas)
+    elif type_name == "MAXIMIZE_CONVERSION_VALUE":
+        roas = float(holder.maximize_conversion_value.target_roas)
+    elif type_name == "TARGET_CPA":
+        cpa = int(holder.target_cpa.target_cpa_micros)
+    elif type_name == "MAXIMIZE_CONVERSIONS":
+        cpa = int(holder.maximize_conversions.target_cpa_micros)
+    return {
+        "target_roas_bps": roas_to_bps(roas) if roas > 0 else None,
+        "target_cpa_micros": cpa if cpa > 0 else None,
+    }
+
+
+def _ad_group_state(row: Any, platform_ref: dict[str, Any]) -> EntityState:
+    """Build an ad group from an `_AD_GROUP_FIELDS` row: the campaign's strategy, its own overrides."""
+    type_name = row.campaign.bidding_strategy_type.name
+    strategy = bidding_strategy_of(type_name)
+    group = row.ad_group
+    roas = float(group.target_roas)
+    return EntityState(
+        ref=EntityRef(kind=EntityKind.AD_GROUP, entity_id=str(group.id), **platform_ref),
+        name=group.name,
+        parent_id=str(row.campaign.id),
+        campaign_id=str(row.campaign.id),
+        status=_status(group.status.name),
+        bidding_strategy=strategy,
+        bidding_strategy_id=_portfolio_id(row.campaign.bidding_strategy),
+        # v26 AdGroup.cpc_bid_micros: "used when the ad group's effective bidding strategy is Manual CPC".
+        cpc_bid_micros=(int(group.cpc_bid_micros) or None) if type_name in MANUAL_CPC_TYPES else None,
+        # Overrides of the campaign's target (v26 AdGroup.target_roas / target_cpa_micros), where set.
+        target_roas_bps=roas_to_bps(roas) if roas > 0 and strategy.uses_target_roas else None,
+        target_cpa_micros=(int(group.target_cpa_micros) or None) if strategy.uses_target_cpa else None,
+    )
+
+
+def _parse_flight(text: str, zone: ZoneInfo) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, _GOOGLE_DATE_TIME).replace(tzinfo=zone)
+    except ValueError:
+        try:
+            return datetime.combine(date.fromisoformat(text[:10]), datetime.min.time(), tzinfo=zone)
+        except ValueError:
+            return None
+
+
+def _days_left(end: datetime, today: date) -> int:
+    """Days left in a flight that ends on `end`'s day, today included (at least 1)."""
+    return max(1, (end.date() - today).days + 1)
 
 
 class _Window:
@@ -231,6 +337,8 @@ class GoogleAdsPlatformClient:
         self._now = now or (lambda: datetime.now(UTC))
         self.retry_stats = RetryStats()
         """Attempts, retries and reconciliations over this client's lifetime (for benchmarks)."""
+        self._units: dict[str, int] = {}
+        """Currency code -> `currency_constant.billable_unit_micros`, looked up once per client."""
 
     # ------------------------------------------------------------------ construction
 
@@ -359,6 +467,16 @@ class GoogleAdsPlatformClient:
                             hint="fix `currency` of this account in bidloop.yaml: all money is in the account currency",
                         )
                     )
+                if row.customer.time_zone and row.customer.time_zone != account.time_zone:
+                    problems.append(
+                        AccessProblem(
+                            account_id=account.id,
+                            kind="time_zone_mismatch",
+                            message=f"Google Ads reports time zone {row.customer.time_zone}, "
+                            f"bidloop.yaml says {account.time_zone}",
+                            hint="fix `time_zone` of this account in bidloop.yaml: days are cut in the account's zone",
+                        )
+                    )
         return AccessReport(ok=not problems, visible_customer_ids=visible, accounts=infos, problems=problems)
 
     def list_accounts(self) -> list[AccountInfo]:
@@ -442,24 +560,21 @@ class GoogleAdsPlatformClient:
             PlatformError: If a query still fails after retries.
         """
         account = self._account(account_id)
+        self._check_identity(account)
         zone = ZoneInfo(account.time_zone)
         now_local = self._now().astimezone(zone)
         window = _Window(now_local)
         history = window.between(window.first_history_day)
         kw_filter = "ad_group_criterion.status != 'REMOVED' AND ad_group_criterion.negative = FALSE"
 
-        campaigns = self._search(
-            account,
-            "SELECT campaign.id, campaign.name, campaign.status, campaign_budget.id, campaign_budget.amount_micros "
-            "FROM campaign WHERE campaign.status != 'REMOVED'",
-        )
+        campaigns = self._search(account, f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.status != 'REMOVED'")
         campaign_perf = self._search(
             account, f"SELECT campaign.id, segments.date, {_METRICS} FROM campaign WHERE {history}"
         )
         ad_groups = self._search(
             account,
-            "SELECT ad_group.id, ad_group.name, ad_group.status, ad_group.cpc_bid_micros, campaign.id "
-            "FROM ad_group WHERE ad_group.status != 'REMOVED' AND campaign.status != 'REMOVED'",
+            f"SELECT {_AD_GROUP_FIELDS} FROM ad_group "
+            "WHERE ad_group.status != 'REMOVED' AND campaign.status != 'REMOVED'",
         )
         ad_group_perf = self._search(
             account, f"SELECT ad_group.id, segments.date, {_METRICS} FROM ad_group WHERE {history}"
@@ -501,24 +616,16 @@ class GoogleAdsPlatformClient:
         platform_ref = {"platform": Platform.GOOGLE_ADS, "account_id": account.id}
         entities: list[EntityState] = []
         campaign_daily = daily(campaign_perf, lambda r: str(r.campaign.id))
-        campaign_states: list[EntityState] = []
+        campaign_states = self._campaign_states(account, campaigns, now_local, platform_ref)
+        campaign_states = [
+            state.model_copy(update=window.fold(campaign_daily.get(state.ref.entity_id, {}), with_history=True))
+            for state in campaign_states
+        ]
         budget_by_id: dict[int, int] = {}
-        for row in campaigns:
-            cid = str(row.campaign.id)
-            has_budget = bool(row.campaign_budget.id)
-            status = _status(row.campaign.status.name)
-            if has_budget and status is Status.ENABLED:
-                budget_by_id[row.campaign_budget.id] = int(row.campaign_budget.amount_micros)
-            campaign_states.append(
-                EntityState(
-                    ref=EntityRef(kind=EntityKind.CAMPAIGN, entity_id=cid, **platform_ref),
-                    name=row.campaign.name,
-                    campaign_id=cid,
-                    status=status,
-                    daily_budget_micros=int(row.campaign_budget.amount_micros) if has_budget else None,
-                    **window.fold(campaign_daily.get(cid, {}), with_history=True),
-                )
-            )
+        for row, state in zip(campaigns, campaign_states, strict=True):
+            if row.campaign_budget.id and state.status is Status.ENABLED:
+                budget_by_id[row.campaign_budget.id] = state.daily_budget_micros or 0
+        strategy_by_campaign = {c.ref.entity_id: c.bidding_strategy for c in campaign_states}
         customer_id = self._customer_id(account)
         entities.append(
             EntityState(
@@ -529,26 +636,20 @@ class GoogleAdsPlatformClient:
             )
         )
         entities.extend(campaign_states)
+        entities.extend(self._portfolio_states(account, campaign_states, platform_ref))
 
         ad_group_daily = daily(ad_group_perf, lambda r: str(r.ad_group.id))
         for row in ad_groups:
-            agid = str(row.ad_group.id)
+            state = _ad_group_state(row, platform_ref)
             entities.append(
-                EntityState(
-                    ref=EntityRef(kind=EntityKind.AD_GROUP, entity_id=agid, **platform_ref),
-                    name=row.ad_group.name,
-                    parent_id=str(row.campaign.id),
-                    campaign_id=str(row.campaign.id),
-                    status=_status(row.ad_group.status.name),
-                    cpc_bid_micros=int(row.ad_group.cpc_bid_micros) or None,
-                    **window.fold(ad_group_daily.get(agid, {}), with_history=False),
-                )
+                state.model_copy(update=window.fold(ad_group_daily.get(state.ref.entity_id, {}), with_history=False))
             )
 
         keyword_daily = daily(keyword_perf, lambda r: f"{r.ad_group.id}~{r.ad_group_criterion.criterion_id}")
         for row in keywords:
             kid = f"{row.ad_group.id}~{row.ad_group_criterion.criterion_id}"
             crit = row.ad_group_criterion
+            strategy = strategy_by_campaign.get(str(row.campaign.id))
             entities.append(
                 EntityState(
                     ref=EntityRef(kind=EntityKind.KEYWORD, entity_id=kid, **platform_ref),
@@ -558,7 +659,8 @@ class GoogleAdsPlatformClient:
                     parent_id=str(row.ad_group.id),
                     campaign_id=str(row.campaign.id),
                     status=_status(crit.status.name),
-                    cpc_bid_micros=int(crit.cpc_bid_micros) or None,
+                    bidding_strategy=strategy,
+                    cpc_bid_micros=(int(crit.cpc_bid_micros) or None) if _uses_bids(strategy) else None,
                     **window.fold(keyword_daily.get(kid, {}), with_history=False),
                 )
             )
@@ -588,6 +690,121 @@ class GoogleAdsPlatformClient:
             account_daily_budget_micros=sum(budget_by_id.values()),
             entities=entities,
         )
+
+    def _check_identity(self, account: AccountConfig) -> None:
+        """Compare the account's currency and time zone with bidloop.yaml (one `customer` query).
+
+        Raises:
+            AccountMismatchError: If either differs; the message names both values.
+        """
+        rows = self._search(account, "SELECT customer.currency_code, customer.time_zone FROM customer LIMIT 1")
+        for row in rows:
+            reported_currency = row.customer.currency_code
+            if reported_currency and reported_currency != account.currency:
+                raise AccountMismatchError(
+                    account.id, "currency", account.currency, reported_currency, platform=PLATFORM
+                )
+            reported_zone = row.customer.time_zone
+            if reported_zone and reported_zone != account.time_zone:
+                raise AccountMismatchError(account.id, "time_zone", account.time_zone, reported_zone, platform=PLATFORM)
+
+    def _spent_since(self, account: AccountConfig, campaign_id: str, start: date, today: date) -> int:
+        """Return a campaign's cost (micros) from `start` through `today` (one query)."""
+        rows = self._search(
+            account,
+            f"SELECT campaign.id, metrics.cost_micros FROM campaign WHERE campaign.id = {int(campaign_id)} "
+            f"AND segments.date BETWEEN '{start.isoformat()}' AND '{today.isoformat()}'",
+        )
+        return sum(int(row.metrics.cost_micros) for row in rows)
+
+    def _campaign_states(
+        self, account: AccountConfig, rows: list[Any], now_local: datetime, platform_ref: dict[str, Any]
+    ) -> list[EntityState]:
+        """Build campaigns from `_CAMPAIGN_FIELDS` rows: strategy, target, budget and its period.
+
+        A CUSTOM_PERIOD ("total") budget becomes a lifetime budget over the campaign's flight: its
+        `daily_budget_micros` is what remains (total minus cost since the start, one query each) over
+        the days left, today included.
+        """
+        zone = ZoneInfo(account.time_zone)
+        today = now_local.date()
+        states = []
+        for row in rows:
+            cid = str(row.campaign.id)
+            type_name = row.campaign.bidding_strategy_type.name
+            portfolio = _portfolio_id(row.campaign.bidding_strategy)
+            fields: dict[str, Any] = {
+                "bidding_strategy": bidding_strategy_of(type_name),
+                "bidding_strategy_id": portfolio,
+                # A portfolio's target is on the BIDDING_STRATEGY entity, not on each campaign it serves.
+                **(_targets(type_name, row.campaign) if portfolio is None else {}),
+            }
+            has_budget = bool(row.campaign_budget.id)
+            if has_budget and row.campaign_budget.period.name == "CUSTOM_PERIOD":
+                start = _parse_flight(row.campaign.start_date_time, zone)
+                end = _parse_flight(row.campaign.end_date_time, zone)
+                total = int(row.campaign_budget.total_amount_micros)
+                spent = self._spent_since(account, cid, start.date(), today) if start is not None else 0
+                remaining = max(0, total - spent)
+                fields.update(
+                    budget_period=BudgetPeriod.LIFETIME,
+                    lifetime_budget_micros=total,
+                    budget_remaining_micros=remaining,
+                    flight_start=start,
+                    flight_end=end,
+                    daily_budget_micros=remaining // _days_left(end, today) if end is not None else None,
+                )
+                if end is not None and end.date() < today:
+                    fields["delivery_blocked_by"] = "ENDED"
+            elif has_budget:
+                fields["daily_budget_micros"] = int(row.campaign_budget.amount_micros)
+            states.append(
+                EntityState(
+                    ref=EntityRef(kind=EntityKind.CAMPAIGN, entity_id=cid, **platform_ref),
+                    name=row.campaign.name,
+                    campaign_id=cid,
+                    status=_status(row.campaign.status.name),
+                    **fields,
+                )
+            )
+        return states
+
+    def _portfolio_states(
+        self, account: AccountConfig, campaigns: list[EntityState], platform_ref: dict[str, Any]
+    ) -> list[EntityState]:
+        """Read the portfolio strategies the campaigns use (one query, only if any does).
+
+        Each is a `BIDDING_STRATEGY` entity with its target; its metrics are those of its campaigns.
+        """
+        serving: dict[str, list[EntityState]] = defaultdict(list)
+        for campaign in campaigns:
+            if campaign.bidding_strategy_id:
+                serving[campaign.bidding_strategy_id].append(campaign)
+        if not serving:
+            return []
+        rows = self._search_in(
+            account,
+            f"SELECT {_PORTFOLIO_FIELDS} FROM bidding_strategy WHERE bidding_strategy.id IN ({{values}})",
+            sorted(i for i in serving if i.isdigit()),
+        )
+        states = []
+        for row in rows:
+            sid = str(row.bidding_strategy.id)
+            type_name = row.bidding_strategy.type_.name
+            members = serving.get(sid, [])
+            states.append(
+                EntityState(
+                    ref=EntityRef(kind=EntityKind.BIDDING_STRATEGY, entity_id=sid, **platform_ref),
+                    name=row.bidding_strategy.name or f"portfolio {sid}",
+                    status=_status(row.bidding_strategy.status.name),
+                    bidding_strategy=bidding_strategy_of(type_name),
+                    bidding_strategy_id=sid,
+                    **_targets(type_name, row.bidding_strategy),
+                    today=_sum(c.today for c in members),
+                    trailing_7d=_sum(c.trailing_7d for c in members),
+                )
+            )
+        return states
 
     @staticmethod
     def _search_term_states(rows: list[Any], window: _Window, platform_ref: dict[str, Any]) -> list[EntityState]:
@@ -640,35 +857,34 @@ class GoogleAdsPlatformClient:
         def numeric(ids: Iterable[str]) -> list[str]:
             return sorted({i for i in ids if i.isdigit()})
 
+        now_local = self._now().astimezone(ZoneInfo(account.time_zone))
         campaign_ids = numeric(r.entity_id for r in wanted[EntityKind.CAMPAIGN])
-        for row in self._search_in(
-            account,
-            "SELECT campaign.id, campaign.name, campaign.status, campaign_budget.id, campaign_budget.amount_micros "
-            "FROM campaign WHERE campaign.id IN ({values})",
-            campaign_ids,
-        ):
-            state = EntityState(
-                ref=EntityRef(kind=EntityKind.CAMPAIGN, entity_id=str(row.campaign.id), **platform_ref),
-                name=row.campaign.name,
-                campaign_id=str(row.campaign.id),
-                status=_status(row.campaign.status.name),
-                daily_budget_micros=int(row.campaign_budget.amount_micros) if row.campaign_budget.id else None,
-            )
+        campaign_rows = self._search_in(
+            account, f"SELECT {_CAMPAIGN_FIELDS} FROM campaign WHERE campaign.id IN ({{values}})", campaign_ids
+        )
+        for state in self._campaign_states(account, campaign_rows, now_local, platform_ref):
             out[state.ref.key] = state
         ad_group_ids = numeric(r.entity_id for r in wanted[EntityKind.AD_GROUP])
         for row in self._search_in(
-            account,
-            "SELECT ad_group.id, ad_group.name, ad_group.status, ad_group.cpc_bid_micros, campaign.id "
-            "FROM ad_group WHERE ad_group.id IN ({values})",
-            ad_group_ids,
+            account, f"SELECT {_AD_GROUP_FIELDS} FROM ad_group WHERE ad_group.id IN ({{values}})", ad_group_ids
         ):
+            state = _ad_group_state(row, platform_ref)
+            out[state.ref.key] = state
+        portfolio_ids = numeric(r.entity_id for r in wanted[EntityKind.BIDDING_STRATEGY])
+        for row in self._search_in(
+            account,
+            f"SELECT {_PORTFOLIO_FIELDS} FROM bidding_strategy WHERE bidding_strategy.id IN ({{values}})",
+            portfolio_ids,
+        ):
+            sid = str(row.bidding_strategy.id)
+            type_name = row.bidding_strategy.type_.name
             state = EntityState(
-                ref=EntityRef(kind=EntityKind.AD_GROUP, entity_id=str(row.ad_group.id), **platform_ref),
-                name=row.ad_group.name,
-                parent_id=str(row.campaign.id),
-                campaign_id=str(row.campaign.id),
-                status=_status(row.ad_group.status.name),
-                cpc_bid_micros=int(row.ad_group.cpc_bid_micros) or None,
+                ref=EntityRef(kind=EntityKind.BIDDING_STRATEGY, entity_id=sid, **platform_ref),
+                name=row.bidding_strategy.name or f"portfolio {sid}",
+                status=_status(row.bidding_strategy.status.name),
+                bidding_strategy=bidding_strategy_of(type_name),
+                bidding_strategy_id=sid,
+                **_targets(type_name, row.bidding_strategy),
             )
             out[state.ref.key] = state
         customer_id = self._customer_id(account)
@@ -681,10 +897,12 @@ class GoogleAdsPlatformClient:
             account,
             "SELECT ad_group_criterion.criterion_id, ad_group_criterion.keyword.text, "
             "ad_group_criterion.keyword.match_type, ad_group_criterion.status, ad_group_criterion.cpc_bid_micros, "
-            "ad_group.id, campaign.id FROM ad_group_criterion WHERE ad_group_criterion.resource_name IN ({values})",
+            "ad_group.id, campaign.id, campaign.bidding_strategy_type FROM ad_group_criterion "
+            "WHERE ad_group_criterion.resource_name IN ({values})",
             keyword_names,
         ):
             crit = row.ad_group_criterion
+            type_name = row.campaign.bidding_strategy_type.name
             state = EntityState(
                 ref=EntityRef(
                     kind=EntityKind.KEYWORD, entity_id=f"{row.ad_group.id}~{crit.criterion_id}", **platform_ref
@@ -695,7 +913,8 @@ class GoogleAdsPlatformClient:
                 parent_id=str(row.ad_group.id),
                 campaign_id=str(row.campaign.id),
                 status=_status(crit.status.name),
-                cpc_bid_micros=int(crit.cpc_bid_micros) or None,
+                bidding_strategy=bidding_strategy_of(type_name),
+                cpc_bid_micros=(int(crit.cpc_bid_micros) or None) if type_name in MANUAL_CPC_TYPES else None,
             )
             out[state.ref.key] = state
         ad_names = [
@@ -750,6 +969,7 @@ class GoogleAdsPlatformClient:
 
         budgets: dict[str, str] = {}
         shared: dict[str, str] = {}
+        custom: dict[str, CustomPeriodBudget] = {}
         budget_campaigns = sorted(
             {
                 a.entity.entity_id
@@ -757,12 +977,31 @@ class GoogleAdsPlatformClient:
                 if isinstance(a, SetBudget) and a.entity.kind is EntityKind.CAMPAIGN and a.entity.entity_id.isdigit()
             }
         )
-        try:
-            budgets, shared = self._budget_resources(account, budget_campaigns)
-        except BidloopError as exc:
-            for index, action in enumerate(actions):
-                if isinstance(action, SetBudget):
-                    results[index] = _error_result(action, exc, "could not look up the campaign budget")
+        if budget_campaigns:
+            try:
+                budgets, shared, custom = self._budget_resources(account, budget_campaigns)
+            except BidloopError as exc:
+                for index, action in enumerate(actions):
+                    if isinstance(action, SetBudget):
+                        results[index] = _error_result(action, exc, "could not look up the campaign budget")
+
+        strategies: StrategyContext | None = None
+        if any(isinstance(a, SetBid | SetTargetRoas | SetTargetCpa) for a in actions):
+            try:
+                strategies = self._strategy_context(account, actions)
+            except BidloopError as exc:
+                for index, action in enumerate(actions):
+                    if isinstance(action, SetBid | SetTargetRoas | SetTargetCpa) and index not in results:
+                        results[index] = _error_result(action, exc, "could not look up the bidding strategy")
+
+        unit_micros = 0
+        if any(_is_money(a) for a in actions):
+            try:
+                unit_micros = self._billable_unit_micros(account)
+            except BidloopError as exc:
+                for index, action in enumerate(actions):
+                    if _is_money(action) and index not in results:
+                        results[index] = _error_result(action, exc, "could not look up the currency's billable unit")
 
         customer_id = self._customer_id(account)
         for index, action in enumerate(actions):
@@ -785,7 +1024,12 @@ class GoogleAdsPlatformClient:
                 continue
             try:
                 op = plan_operation(
-                    action, customer_id=customer_id, currency=account.currency, budget_resource_by_campaign=budgets
+                    action,
+                    customer_id=customer_id,
+                    unit_micros=unit_micros,
+                    budget_resource_by_campaign=budgets,
+                    strategies=strategies,
+                    custom_period_budgets=custom,
                 )
             except UnsupportedActionError as exc:
                 results[index] = WriteResult(action_id=action.action_id, status=WriteStatus.FAILED, message=str(exc))
@@ -811,22 +1055,114 @@ class GoogleAdsPlatformClient:
 
     def _budget_resources(
         self, account: AccountConfig, campaign_ids: list[str]
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        """Return campaign id -> budget resource name, and campaign id -> budget name for shared budgets."""
+    ) -> tuple[dict[str, str], dict[str, str], dict[str, CustomPeriodBudget]]:
+        """Return campaign id -> budget resource name, -> shared budget name, -> CUSTOM_PERIOD budget.
+
+        A CUSTOM_PERIOD budget comes with its cost since the campaign's start (one more query each).
+        """
         budgets: dict[str, str] = {}
         shared: dict[str, str] = {}
+        custom: dict[str, CustomPeriodBudget] = {}
         rows = self._search_in(
             account,
-            "SELECT campaign.id, campaign_budget.resource_name, campaign_budget.name, "
-            "campaign_budget.explicitly_shared FROM campaign WHERE campaign.id IN ({values})",
+            "SELECT campaign.id, campaign.start_date_time, campaign.end_date_time, campaign_budget.resource_name, "
+            "campaign_budget.name, campaign_budget.explicitly_shared, campaign_budget.period "
+            "FROM campaign WHERE campaign.id IN ({values})",
             campaign_ids,
         )
+        zone = ZoneInfo(account.time_zone)
+        today = self._now().astimezone(zone).date()
         for row in rows:
-            if row.campaign_budget.resource_name:
-                budgets[str(row.campaign.id)] = row.campaign_budget.resource_name
-                if row.campaign_budget.explicitly_shared:
-                    shared[str(row.campaign.id)] = row.campaign_budget.name or row.campaign_budget.resource_name
-        return budgets, shared
+            if not row.campaign_budget.resource_name:
+                continue
+            cid = str(row.campaign.id)
+            budgets[cid] = row.campaign_budget.resource_name
+            if row.campaign_budget.explicitly_shared:
+                shared[cid] = row.campaign_budget.name or row.campaign_budget.resource_name
+            if row.campaign_budget.period.name == "CUSTOM_PERIOD":
+                start = _parse_flight(row.campaign.start_date_time, zone)
+                end = _parse_flight(row.campaign.end_date_time, zone)
+                if start is None or end is None:
+                    budgets.pop(cid)  # no flight to spread a total over: refused as "no campaign budget"
+                    continue
+                spent = self._spent_since(account, cid, start.date(), today)
+                custom[cid] = CustomPeriodBudget(spent_micros=spent, days_left=_days_left(end, today))
+        return budgets, shared, custom
+
+    def _strategy_context(self, account: AccountConfig, actions: Sequence[Action]) -> StrategyContext:
+        """Look up the strategies in force for the bid and target actions (up to three queries)."""
+        campaign_ids: set[str] = set()
+        ad_group_ids: set[str] = set()
+        portfolio_ids: set[str] = set()
+        for action in actions:
+            if not isinstance(action, SetBid | SetTargetRoas | SetTargetCpa):
+                continue
+            ref = action.entity
+            head = ref.entity_id.partition("~")[0]
+            if ref.kind is EntityKind.CAMPAIGN and ref.entity_id.isdigit():
+                campaign_ids.add(ref.entity_id)
+            elif ref.kind in (EntityKind.AD_GROUP, EntityKind.KEYWORD) and head.isdigit():
+                ad_group_ids.add(head)
+            elif ref.kind is EntityKind.BIDDING_STRATEGY and ref.entity_id.isdigit():
+                portfolio_ids.add(ref.entity_id)
+        types: dict[str, str] = {}
+        portfolios: dict[str, str] = {}
+        ad_group_campaigns: dict[str, str] = {}
+
+        def note(campaign: Any) -> None:
+            types[str(campaign.id)] = campaign.bidding_strategy_type.name
+            portfolio = _portfolio_id(campaign.bidding_strategy)
+            if portfolio:
+                portfolios[str(campaign.id)] = portfolio
+
+        for row in self._search_in(
+            account,
+            "SELECT ad_group.id, campaign.id, campaign.bidding_strategy_type, campaign.bidding_strategy "
+            "FROM ad_group WHERE ad_group.id IN ({values})",
+            sorted(ad_group_ids),
+        ):
+            ad_group_campaigns[str(row.ad_group.id)] = str(row.campaign.id)
+            note(row.campaign)
+        for row in self._search_in(
+            account,
+            "SELECT campaign.id, campaign.bidding_strategy_type, campaign.bidding_strategy "
+            "FROM campaign WHERE campaign.id IN ({values})",
+            sorted(campaign_ids),
+        ):
+            note(row.campaign)
+        portfolio_types: dict[str, str] = {}
+        for row in self._search_in(
+            account,
+            "SELECT bidding_strategy.id, bidding_strategy.type FROM bidding_strategy "
+            "WHERE bidding_strategy.id IN ({values})",
+            sorted(portfolio_ids),
+        ):
+            portfolio_types[str(row.bidding_strategy.id)] = row.bidding_strategy.type_.name
+        return StrategyContext(types, portfolios, ad_group_campaigns, portfolio_types)
+
+    def _billable_unit_micros(self, account: AccountConfig) -> int:
+        """Return the account currency's `currency_constant.billable_unit_micros` (queried once, cached).
+
+        Raises:
+            PlatformError: If Google has no currency constant for the account currency.
+        """
+        code = account.currency
+        if code not in self._units:
+            rows = self._search(
+                account,
+                "SELECT currency_constant.code, currency_constant.billable_unit_micros FROM currency_constant "
+                f"WHERE currency_constant.code = '{code}'",
+            )
+            units = [int(row.currency_constant.billable_unit_micros) for row in rows]
+            if not units or units[0] <= 0:
+                raise PlatformError(
+                    f"Google Ads has no billable unit for currency {code}",
+                    platform=PLATFORM,
+                    account_id=account.id,
+                    hint="check `currency` of this account in bidloop.yaml",
+                )
+            self._units[code] = units[0]
+        return self._units[code]
 
     def _send_chunk(
         self, account: AccountConfig, ops: list[PlannedOperation], *, validate_only: bool
@@ -921,9 +1257,11 @@ class GoogleAdsPlatformClient:
         errors: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
         unplaced: list[tuple[str, str, str]] = []
         status = response.partial_failure_error
+        rid = ""
         if status is not None and status.code != 0:
             for detail in status.details:
                 failure = GoogleAdsFailure.deserialize(detail.value)
+                rid = failure.request_id or rid
                 for err in failure.errors:
                     category, name = error_code(err)
                     path = err.location.field_path_elements
@@ -951,7 +1289,8 @@ class GoogleAdsPlatformClient:
                     WriteResult(
                         action_id=op.action.action_id,
                         status=WriteStatus.FAILED,
-                        message="; ".join(f"{c}.{n}: {m}" for c, n, m in op_errors),
+                        message="; ".join(f"{c}.{n}: {m}" for c, n, m in op_errors)
+                        + (f" (request_id {rid})" if rid else ""),
                         retryable=retryable,
                         attempts=attempts[index],
                     ),
@@ -1010,37 +1349,63 @@ class GoogleAdsPlatformClient:
                 by_kind[kind].append(f"'{op.resource_name}'")
         queries = {
             "campaignBudgets": (
-                "SELECT campaign_budget.resource_name, campaign_budget.amount_micros FROM campaign_budget "
+                "SELECT campaign_budget.resource_name, campaign_budget.amount_micros, "
+                "campaign_budget.total_amount_micros FROM campaign_budget "
                 "WHERE campaign_budget.resource_name IN ({values})",
-                lambda r: (r.campaign_budget.resource_name, str(r.campaign_budget.amount_micros)),
+                "campaign_budget",
+            ),
+            "campaigns": (
+                "SELECT campaign.resource_name, campaign.target_roas.target_roas, "
+                "campaign.target_cpa.target_cpa_micros, campaign.maximize_conversion_value.target_roas, "
+                "campaign.maximize_conversions.target_cpa_micros "
+                "FROM campaign WHERE campaign.resource_name IN ({values})",
+                "campaign",
+            ),
+            "biddingStrategies": (
+                "SELECT bidding_strategy.resource_name, bidding_strategy.target_roas.target_roas, "
+                "bidding_strategy.target_cpa.target_cpa_micros, "
+                "bidding_strategy.maximize_conversion_value.target_roas, "
+                "bidding_strategy.maximize_conversions.target_cpa_micros FROM bidding_strategy "
+                "WHERE bidding_strategy.resource_name IN ({values})",
+                "bidding_strategy",
             ),
             "adGroups": (
-                "SELECT ad_group.resource_name, ad_group.cpc_bid_micros FROM ad_group "
-                "WHERE ad_group.resource_name IN ({values})",
-                lambda r: (r.ad_group.resource_name, str(r.ad_group.cpc_bid_micros)),
+                "SELECT ad_group.resource_name, ad_group.cpc_bid_micros, ad_group.target_roas, "
+                "ad_group.target_cpa_micros FROM ad_group WHERE ad_group.resource_name IN ({values})",
+                "ad_group",
             ),
             "adGroupCriteria": (
                 "SELECT ad_group_criterion.resource_name, ad_group_criterion.cpc_bid_micros FROM ad_group_criterion "
                 "WHERE ad_group_criterion.resource_name IN ({values})",
-                lambda r: (r.ad_group_criterion.resource_name, str(r.ad_group_criterion.cpc_bid_micros)),
+                "ad_group_criterion",
             ),
             "adGroupAds": (
                 "SELECT ad_group_ad.resource_name, ad_group_ad.status FROM ad_group_ad "
                 "WHERE ad_group_ad.resource_name IN ({values})",
-                lambda r: (r.ad_group_ad.resource_name, r.ad_group_ad.status.name.lower()),
+                "ad_group_ad",
             ),
         }
+        resources: dict[str, Any] = {}
         for kind, names in by_kind.items():
-            template, extract = queries[kind]
+            template, field = queries[kind]
             for row in self._search_in(account, template, sorted(set(names))):
-                resource, value = extract(row)
-                current[resource] = value
+                resource = getattr(row, field)
+                resources[resource.resource_name] = resource
+        for op in ops:
+            found_resource = resources.get(op.resource_name)
+            if op.is_create or found_resource is None:
+                continue
+            if "ad_group_ad_operation" in op.operation:
+                current[op.resource_name] = found_resource.status.name.lower()
+            else:
+                current[op.resource_name] = masked_value(found_resource, update_mask_paths(op.operation))
         existing: set[tuple[str, str]] = set()
         for row in self._search_in(
             account,
             "SELECT ad_group.resource_name, ad_group_criterion.negative, ad_group_criterion.keyword.text, "
             "ad_group_criterion.keyword.match_type FROM ad_group_criterion "
-            "WHERE ad_group_criterion.type = 'KEYWORD' AND ad_group.id IN ({values})",
+            "WHERE ad_group_criterion.type = 'KEYWORD' AND ad_group_criterion.status != 'REMOVED' "
+            "AND ad_group.id IN ({values})",
             sorted(creates_ad_group),
         ):
             crit = row.ad_group_criterion
@@ -1050,7 +1415,8 @@ class GoogleAdsPlatformClient:
             account,
             "SELECT campaign.resource_name, campaign_criterion.negative, campaign_criterion.keyword.text, "
             "campaign_criterion.keyword.match_type FROM campaign_criterion "
-            "WHERE campaign_criterion.type = 'KEYWORD' AND campaign.id IN ({values})",
+            "WHERE campaign_criterion.type = 'KEYWORD' AND campaign_criterion.status != 'REMOVED' "
+            "AND campaign.id IN ({values})",
             sorted(creates_campaign),
         ):
             crit_c = row.campaign_criterion
@@ -1065,6 +1431,10 @@ class GoogleAdsPlatformClient:
         return found
 
 
+def _is_money(action: Action) -> bool:
+    return isinstance(action, SetBudget | SetBid | SetTargetCpa) or action.kind == "add_keyword"
+
+
 def _is_pair(entity_id: str) -> bool:
     parent, sep, child = entity_id.partition("~")
     return bool(sep) and parent.isdigit() and child.isdigit()
@@ -1076,8 +1446,15 @@ def _day_fraction(now_local: datetime) -> float:
 
 
 def _platform_error(exc: BaseException, account: AccountConfig | None) -> PlatformError:
-    """Turn an SDK exception into bidloop's error, keeping only codes and messages (no request metadata)."""
+    """Turn an SDK exception into bidloop's error: codes, messages and Google's request id, nothing else.
+
+    The request id is logged and kept in the message ("used for debugging purposes", v26
+    `GoogleAdsFailure.request_id`); no header or token is.
+    """
     account_id = account.id if account else None
+    rid = request_id(exc)
+    if rid:
+        log.warning("google_ads %s: call failed, request_id %s", account_id or "-", rid)
     problem: AuthProblem | None = auth_problem(exc)
     if problem is not None:
         message = f"Google Ads: {problem.message} [{problem.kind}]"
