@@ -249,13 +249,13 @@ def register(app: typer.Typer, runs_app: typer.Typer) -> None:
             restated = Table(title="Restated by late conversions", title_justify="left")
             for col in ("entity", "first", "now", "times", "last restated"):
                 restated.add_column(col, justify="left" if col == "entity" else "right")
-            for r in summary.restated:
+            for rr in summary.restated:
                 restated.add_row(
-                    f"{r.entity_key} ({r.account_id})",
-                    _signed(r.first_reward),
-                    _signed(r.reward),
-                    str(r.restatements),
-                    _when(r.restated_at),
+                    f"{rr.entity_key} ({rr.account_id})",
+                    _signed(rr.first_reward),
+                    _signed(rr.reward),
+                    str(rr.restatements),
+                    _when(rr.restated_at),
                 )
             cli.out.print(restated)
         for r in summary.recent:

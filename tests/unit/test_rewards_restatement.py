@@ -6,7 +6,9 @@ day and the UTC day differ in the evening.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -149,3 +151,29 @@ def test_a_reward_whose_day_left_the_history_is_scored_on_its_last_reading(store
     assert gone.matured == 1
     (t,) = store.trajectories(matured=True)
     assert t.reward == 3.0 and t.outcome is not None and t.outcome["metrics"]["conversion_value_micros"] == 400 * M
+
+
+def test_bidloop_rewards_shows_a_restated_reward_first_and_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bidloop.cli.main import main
+
+    monkeypatch.setenv("BIDLOOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    settings = settings_for("UTC")
+    store = Store(Settings(data_dir=tmp_path / "data").resolved_database_url)
+    outcome = ACTION_DAY + timedelta(days=1)
+    log_action(store, settings, datetime(2026, 6, 10, 9, 0, tzinfo=ZoneInfo("UTC")))
+    settle_rewards(
+        store, settings, "acct", snap_at(datetime(2026, 6, 19, 9, 0, tzinfo=ZoneInfo("UTC")), {outcome: day(200.0)})
+    )
+    settle_rewards(
+        store, settings, "acct", snap_at(datetime(2026, 6, 21, 9, 0, tzinfo=ZoneInfo("UTC")), {outcome: day(400.0)})
+    )
+    store.dispose()
+    assert main(["rewards"]) == 0
+    out = capsys.readouterr().out
+    assert "Restated by late conversions" in out and "+1.00" in out and "+3.00" in out and "2026-06-21 09:00" in out
+    assert main(["rewards", "--json"]) == 0
+    (restated,) = json.loads(capsys.readouterr().out)["restated"]
+    assert (restated["first_reward"], restated["reward"], restated["restatements"]) == (1.0, 3.0, 1)
