@@ -376,6 +376,8 @@ class FakeMetaServer:
         with self._lock:
             obj = self.objects[entity_id]
             own = str(obj.get("status"))
+            if obj["_kind"] == "ad" and own == "PAUSED" and obj.get("_review") == "DISAPPROVED":
+                return "DISAPPROVED"  # a rejected ad shows as rejected whatever its own switch
             if own != "ACTIVE" or obj["_kind"] == "campaign":
                 return own
             campaign = self.objects.get(str(obj.get("campaign_id")), {})

@@ -482,7 +482,7 @@ def test_the_ad_accounts_minimum_daily_budget_is_carried_on_holders(srv: FakeMet
     assert snap.by_id(EntityKind.AD_GROUP)["s_cbo"].min_daily_budget_micros is None
 
 
-def test_enabling_a_disapproved_ad_sets_its_status_but_it_still_does_not_deliver(srv: FakeMetaServer) -> None:
+def test_enabling_a_disapproved_ad_is_refused_and_not_sent(srv: FakeMetaServer) -> None:
     srv.objects["ad_rejected"]["status"] = "PAUSED"
     client = client_for(srv)
     client.read_snapshot(ACCOUNT)
@@ -493,5 +493,7 @@ def test_enabling_a_disapproved_ad_sets_its_status_but_it_still_does_not_deliver
         reason="rotate",
         old_status=Status.PAUSED,
     )
-    client.apply(ACCOUNT, cleared(action))
     assert srv.effective_status("ad_rejected") == "DISAPPROVED"
+    (result,) = client.apply(ACCOUNT, cleared(action))
+    assert result.status is WriteStatus.FAILED and "DISAPPROVED" in result.message
+    assert posts(srv) == []

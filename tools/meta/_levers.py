@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_STRATEGY",
     "FLIGHT_ENDED",
     "FLIGHT_NOT_STARTED",
+    "REVIEW_BLOCKS",
     "BudgetShape",
     "Lever",
     "days_left",
@@ -55,6 +56,9 @@ _STRATEGY_FROM_META = {
     "LOWEST_COST_WITH_BID_CAP": BiddingStrategy.BID_CAP,
     "LOWEST_COST_WITH_MIN_ROAS": BiddingStrategy.MIN_ROAS,
 }
+REVIEW_BLOCKS = frozenset({"DISAPPROVED", "PENDING_REVIEW", "WITH_ISSUES", "PENDING_BILLING_INFO"})
+"""Ad effective statuses that come from review or billing, not a switch: enabling the ad does not help."""
+
 DEFAULT_STRATEGY = BiddingStrategy.LOWEST_COST
 """What an object with no `bid_strategy` bids with: Meta's default, LOWEST_COST_WITHOUT_CAP."""
 
@@ -83,12 +87,14 @@ class Lever:
         strategy: The bid strategy in force (None for ads).
         shape: How it holds its budget; None when it holds none.
         budget_holder_id: For an ad set inside a campaign budget, the campaign that holds it.
+        review_block: For an ad, the review outcome that stops it whatever its own status (DISAPPROVED, ...).
     """
 
     kind: EntityKind
     strategy: BiddingStrategy | None = None
     shape: BudgetShape | None = None
     budget_holder_id: str | None = None
+    review_block: str | None = None
 
 
 def units(value: object) -> int | None:
@@ -216,8 +222,10 @@ def describe(
         blocked = str(effective)
     fields: dict[str, Any] = {"status": status}
     if kind is EntityKind.CREATIVE:
-        fields["delivery_blocked_by"] = blocked
-        return fields, Lever(kind)
+        review = str(effective) if effective in REVIEW_BLOCKS else None
+        # A review outcome is kept even on a paused ad: it says an enable would not deliver.
+        fields["delivery_blocked_by"] = blocked or review
+        return fields, Lever(kind, review_block=review)
 
     end_field = "stop_time" if kind is EntityKind.CAMPAIGN else "end_time"
     shape, budget_fields = _budget(raw, end_field, currency, now)

@@ -788,6 +788,10 @@ class MetaClient:
                 index, action, AdSet, entity.entity_id, {"bid_amount": amount}, "bid_amount", str(amount), False
             )
         if isinstance(action, PauseCreative | EnableCreative) and entity.kind is EntityKind.CREATIVE:
+            if isinstance(action, EnableCreative) and lever is not None and lever.review_block is not None:
+                return failed(
+                    f"not sent: ad {entity.entity_id} is {lever.review_block} on Meta; enabling it would not deliver"
+                )
             status = _STATUS_TO_META[action.new_status]
             return _Write(index, action, Ad, entity.entity_id, {"status": status}, "status", status, False)
         return failed(
@@ -815,12 +819,12 @@ class MetaClient:
         return str(meta_units_to_micros(value, account.currency))
 
     def _learn(self, account: AccountConfig, actions: Sequence[Action]) -> None:
-        """Read the objects of money actions this client has not read yet (budget shape, strategy)."""
-        money = ("set_budget", "set_bid", "set_target_cpa", "set_target_roas")
+        """Read the objects of actions this client has not read yet (budget shape, strategy, review)."""
+        needs_reading = ("set_budget", "set_bid", "set_target_cpa", "set_target_roas", "enable_creative")
         unknown = {
             a.entity.key: a.entity
             for a in actions
-            if a.kind in money
+            if a.kind in needs_reading
             and a.entity.account_id == account.id
             and (account.id, a.entity.entity_id) not in self._levers
         }
