@@ -5,7 +5,18 @@ What this client does, and how:
 * **Reads** campaigns, ad groups, keywords and product ads (bidloop's creatives) with the SP v3 list
   endpoints (`nextToken` paging) and performance with four asynchronous v3 reports (campaigns,
   targeting, search terms, advertised products; DAILY, today and the 14 days before), polled with
-  an injected `sleep`.
+  an injected `sleep`. Every snapshot first checks the profile's `currencyCode` and `timezone`
+  (`GET /v2/profiles`) against bidloop.yaml (`AccountMismatchError` naming both values).
+* **Today is partial on Amazon**: report rows of the current day lag by up to hours, so today's spend
+  per enabled campaign comes from the budget-usage API where it answers, the snapshot is marked
+  `today_complete=False`, and pace (`expected_spend_fraction`) is taken at `today_through`, the
+  oldest moment the numbers are known up to, never at the wall clock.
+* **Reports are never asked for twice**: a request Amazon calls a duplicate (HTTP 425) reuses the
+  pending report it names, and reports still pending after `report_max_wait_s` are remembered by the
+  client, so the next snapshot polls them. Rather than block for hours or act on a snapshot without
+  history, a read whose reports are not ready fails with a retryable error that says so.
+* **Bid multipliers**: each campaign's `dynamicBidding` (strategy and placement adjustments) becomes
+  `bid_multiplier_max` on the campaign, its ad groups and keywords; SP bids are `MANUAL_CPC`.
 * **Writes** keyword bids (`PUT /sp/keywords`), ad-group default bids (`PUT /sp/adGroups`), campaign
   daily budgets (`PUT /sp/campaigns`), product-ad state (`PUT /sp/productAds`, pause/enable), new
   keywords (`POST /sp/keywords`) and ad-group negative keywords (`POST /sp/negativeKeywords`), at
@@ -14,8 +25,10 @@ What this client does, and how:
   platform did not list as a success is never reported applied.
 * **Retries** in the one layer (`bidloop.tools._retry`): 429 and 5xx only, `Retry-After` as the
   floor of the wait; a wait beyond the policy's `defer_above_s` comes back as `deferred`. After a
-  timeout or a dropped connection the batch is read back first, and only the items not yet at their
-  target are sent again (no double write, and no duplicate keyword from a repeated create).
+  5xx, a timeout or a dropped connection the batch is read back first, and only the items not yet at
+  their target are sent again (no double write, and no duplicate keyword from a repeated create).
+  Items a 207 body reports as `throttledError` are sent again on their own; `internalServerError`
+  items are final ("non-retryable", says the SP v3 schema).
 * **A rejected access token** (HTTP 401) obtained from the refresh token is dropped from the
   wrapper's process-wide token cache and the refresh token exchanged again, once per call; a fixed
   `AD_API_ACCESS_TOKEN` cannot be renewed that way, so its 401 is final.
