@@ -7,8 +7,9 @@ these rules itself; the client under test is the real one over the real python-a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -110,7 +111,7 @@ class Sleeps(list[float]):
 
 
 def make_client(
-    srv: FakeAmazonAdsServer, *, currency: str = "USD", marketplace: str = "NA", **kwargs: Any
+    srv: FakeAmazonAdsServer, *, currency: str = "USD", marketplace: str = "NA", time_zone: str = "UTC", **kwargs: Any
 ) -> AmazonAdsClient:
     account = AccountConfig(
         id=ACCOUNT_ID,
@@ -119,6 +120,7 @@ def make_client(
         platform_account_id=PROFILE_ID,
         marketplace=marketplace,
         currency=currency,
+        time_zone=time_zone,
         endpoint=srv.address,
     )
     credentials = AmazonCredentials(
@@ -430,3 +432,13 @@ def test_the_fake_refuses_an_amount_with_a_fraction_of_a_yen() -> None:
             },
         ).json()
         assert answer["keywords"]["error"][0]["errors"][0]["errorType"] == "malformedValueError"
+
+
+def test_today_through_is_in_the_accounts_time_zone() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    with FakeAmazonAdsServer.from_snapshot(seed(), profile_id=PROFILE_ID, time_zone="Europe/Berlin") as server:
+        server.inject("server_error", times=None, path="POST /sp/campaigns/budget/usage", status=503)
+        snap = make_client(server, time_zone="Europe/Berlin").read_snapshot(ACCOUNT_ID)
+    assert snap.today_through is not None and snap.today_through.utcoffset() == timedelta(hours=1)
+    assert snap.today_through == datetime(2026, 3, 10, 13, 0, tzinfo=berlin)  # 16:00 local, 3 h of report lag
+    assert snap.expected_spend_fraction == pytest.approx(13 / 24)

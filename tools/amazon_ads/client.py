@@ -640,7 +640,9 @@ class AmazonAdsClient:
         product_ads = self._list_all(self._apis.product_ads, "list_product_ads", "productAds", active)
         rows, reports_created = self._fetch_reports(start=today - timedelta(days=HISTORY_DAYS), end=today)
         # Report rows of today are known up to the report's creation, less the generation lag.
-        report_through = max(min(as_of, reports_created or as_of) - timedelta(seconds=self._report_lag_s), midnight)
+        report_through = max(
+            min(as_of, reports_created or as_of) - timedelta(seconds=self._report_lag_s), midnight
+        ).astimezone(self._zone)
         notes: list[str] = []
 
         per_campaign = daily_metrics(rows["campaigns"], "campaignId")
