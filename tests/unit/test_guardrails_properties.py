@@ -11,12 +11,13 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bidloop.core.actions import AgentName, SetBid, SetBudget
+from bidloop.core.actions import AgentName, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
 from bidloop.core.decisions import Decision, Verdict
-from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform
+from bidloop.core.entities import BiddingStrategy, EntityKind, EntityRef, EntityState, Platform
 from bidloop.core.limits import GuardrailLimits
 from bidloop.core.metrics import Metrics
 from bidloop.core.money import MAX_MICROS
@@ -64,6 +65,32 @@ def test_the_checker_catches_a_filter_that_lets_everything_through() -> None:
     ]
     kept = [a for a in case.actions if isinstance(a, SetBudget | SetBid)]
     assert violations(FuzzCase(kept, case.snapshots, case.limits, case.context), pass_through) != []
+
+
+@pytest.mark.parametrize("kinds", [(SetTargetRoas, SetTargetCpa), (SetBid,), (SetBudget,)])
+def test_the_checker_catches_a_filter_that_ignores_the_lever_rules(kinds: tuple[type, ...]) -> None:
+    """Pass through exactly what the filter blocked for a lever rule: the checker must object to each one."""
+    lever_rules = {
+        "bid_ignored_by_strategy",
+        "target_not_used_by_strategy",
+        "not_delivering",
+        "insufficient_data",
+        "target_learning_period",
+    }
+    caught = 0
+    for seed in range(40):
+        case = random_case(random.Random(seed), n_actions=ACTIONS_PER_BATCH)
+        judged = evaluate(case.actions, case.snapshots, case.limits, context=case.context)
+        for d, a in zip(judged, case.actions, strict=True):
+            if not isinstance(a, kinds) or d.rule_id not in lever_rules:
+                continue
+            through = Decision(
+                action_id=d.action_id, verdict=Verdict.ALLOWED, rule_id="none", message="ok", final_action=a
+            )
+            found = violations(FuzzCase([a], case.snapshots, case.limits, case.context), [through])
+            assert found, f"{d.rule_id} on {a.kind} {a.entity.key} was let through unnoticed"
+            caught += 1
+    assert caught >= 20
 
 
 def test_the_same_batch_gets_the_same_decisions() -> None:
@@ -151,6 +178,85 @@ def _limits(draw: st.DrawFn) -> GuardrailLimits:
         cooldown_minutes=draw(st.sampled_from([0.0, 60.0])),
         max_changes_per_run=draw(st.integers(0, 50)),
     )
+
+
+_TARGET_SNAPSHOT = Snapshot(
+    account_id=_ACCOUNT,
+    platform=Platform.GOOGLE_ADS,
+    as_of=NOW,
+    account_daily_budget_micros=100_000_000,
+    entities=[
+        EntityState(
+            ref=EntityRef(platform=Platform.GOOGLE_ADS, account_id=_ACCOUNT, kind=EntityKind.CAMPAIGN, entity_id=i),
+            name=i,
+            campaign_id=i,
+            daily_budget_micros=50_000_000,
+            bidding_strategy=strategy,
+            target_roas_bps=30_000 if strategy is BiddingStrategy.TARGET_ROAS else None,
+            target_cpa_micros=20_000_000 if strategy is BiddingStrategy.TARGET_CPA else None,
+            daily_history=_HISTORY,
+        )
+        for i, strategy in (("roas", BiddingStrategy.TARGET_ROAS), ("cpa", BiddingStrategy.TARGET_CPA))
+    ],
+)
+
+
+@settings(_settings, max_examples=300)
+@given(data=st.data())
+def test_hypothesis_drawn_targets_stay_within_their_floors_ceilings_and_max_change(data: st.DataObject) -> None:
+    floor = data.draw(st.integers(0, 40_000))
+    cpa_floor = data.draw(st.integers(0, 30_000_000))
+    limits = GuardrailLimits(
+        target_max_change_pct=data.draw(st.floats(min_value=0.001, max_value=100)),
+        target_max_daily_change_pct=data.draw(st.floats(min_value=0.001, max_value=1000)),
+        target_roas_floor_bps=floor,
+        target_roas_ceiling_bps=data.draw(st.integers(floor, 10**6)),
+        target_cpa_floor_micros=cpa_floor,
+        target_cpa_ceiling_micros=data.draw(st.integers(cpa_floor, MAX_MICROS)),
+        target_cooldown_days=data.draw(st.sampled_from([0.0, 7.0])),
+        target_approval_above_pct=data.draw(st.floats(min_value=0, max_value=100)),
+        approval_above_micros=data.draw(st.integers(0, MAX_MICROS)),
+        min_clicks_to_act=data.draw(st.sampled_from([0, 30, 500])),
+    )
+    actions: list[object] = []
+    for n in range(data.draw(st.integers(1, 8))):
+        roas = data.draw(st.booleans())
+        cls: type = SetTargetRoas if roas else SetTargetCpa
+        fields = (
+            {
+                "old_target_roas_bps": data.draw(st.one_of(st.just(30_000), _amounts)),
+                "new_target_roas_bps": data.draw(_amounts),
+            }
+            if roas
+            else {
+                "old_target_cpa_micros": data.draw(st.one_of(st.just(20_000_000), _amounts)),
+                "new_target_cpa_micros": data.draw(_amounts),
+            }
+        )
+        common = {
+            "action_id": f"t{n}",
+            "entity": _ref(EntityKind.CAMPAIGN, data.draw(st.sampled_from(["roas", "cpa"]))).model_copy(
+                update={"platform": Platform.GOOGLE_ADS}
+            ),
+            "agent": AgentName.BID_SHIFTER,
+            "reason": "hypothesis",
+        }
+        try:
+            actions.append(cls(**common, **fields))
+        except (ValueError, TypeError):
+            actions.append(cls.model_construct(**common, **fields))  # type: ignore[attr-defined]
+    days_ago = data.draw(st.lists(st.floats(min_value=-1, max_value=30), max_size=3))
+    roas_key = _TARGET_SNAPSHOT.entities[0].ref.key
+    context = FilterContext(
+        run_id="h",
+        actor="cli",
+        now=NOW,
+        target_changes={roas_key: [NOW - timedelta(days=d) for d in days_ago]},
+        target_changes_today_pct={roas_key: data.draw(st.floats(allow_nan=True, allow_infinity=True))},
+    )
+    case = FuzzCase(actions=actions, snapshots={_ACCOUNT: _TARGET_SNAPSHOT}, limits=limits, context=context)
+    decisions = evaluate(actions, case.snapshots, limits, context=context)
+    assert violations(case, decisions) == []
 
 
 @settings(_settings, max_examples=300)
