@@ -8,18 +8,22 @@ verified before anything changes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
 from bidloop.core.clearance import Clearance, verify_clearance
 from bidloop.core.decisions import WriteResult, WriteStatus
-from bidloop.core.entities import AccountInfo, EntityKind, EntityRef, EntityState, Status
+from bidloop.core.entities import AccountInfo, BudgetPeriod, EntityKind, EntityRef, EntityState, Platform, Status
 from bidloop.core.metrics import Metrics
 from bidloop.core.snapshot import Snapshot
-from bidloop.tools.sim.market import AccountView, SimMarket
+from bidloop.tools.sim.market import SIM_EPOCH, STRATEGY_BY_PLATFORM, AccountView, SimMarket
 
 __all__ = ["SimClient"]
+
+_STRATEGY_KINDS = (EntityKind.CAMPAIGN, EntityKind.AD_GROUP, EntityKind.KEYWORD)
+"""Kinds that carry the bidding strategy in force (inherited from their budget holder)."""
 
 _METRIC_FIELDS = ("impressions", "clicks", "cost_micros", "conversions", "conversion_value_micros")
 
@@ -86,6 +90,9 @@ class SimClient:
                 history_rows[column] = [per_day[d][j] for d in range(n_days)]
         budgets = view.budget_micros.tolist()
         bids = view.bid_micros.tolist()
+        names = STRATEGY_BY_PLATFORM[Platform(platform)]
+        codes = view.strategy_codes.tolist() if view.strategy_codes is not None else [-1] * len(budgets)
+        blocked = view.blocked_by or [None] * len(budgets)
         enabled = view.enabled.tolist()
         negatives = self.market.negatives_by_entity()
         indices = view.indices.tolist()
@@ -93,6 +100,9 @@ class SimClient:
         for i, kind in enumerate(view.kinds):
             ref = EntityRef.model_construct(platform=platform, account_id=account_id, kind=kind, entity_id=view.ids[i])
             status = Status.ENABLED if enabled[i] else Status.PAUSED
+            strategy = names.get(codes[i]) if kind in _STRATEGY_KINDS else None
+            # Bids are reported only where the strategy in force acts on them (the convention of every client).
+            bid_used = strategy is None or strategy.uses_bids
             fields: dict[str, Any] = {
                 "ref": ref,
                 "name": view.names[i],
@@ -101,8 +111,10 @@ class SimClient:
                 "status": status,
                 "daily_budget_micros": budgets[i] if budgets[i] >= 0 else None,
                 "cpc_bid_micros": bids[i]
-                if bids[i] >= 0 and kind in (EntityKind.KEYWORD, EntityKind.AD_GROUP)
+                if bids[i] >= 0 and kind in (EntityKind.KEYWORD, EntityKind.AD_GROUP) and bid_used
                 else None,
+                "bidding_strategy": strategy,
+                "delivery_blocked_by": blocked[i],
                 "text": view.texts[i] if kind is not EntityKind.ACCOUNT else None,
                 "match_type": view.match_types[i],
                 "today": today[i],
@@ -110,8 +122,28 @@ class SimClient:
                 "daily_history": history_rows.get(i, []),
                 "negative_keywords": negatives.get(indices[i], []),
             }
+            if budgets[i] >= 0:
+                fields.update(self._budget_fields(view, i))
             states.append(EntityState.model_construct(**fields))
         return states
+
+    def _budget_fields(self, view: AccountView, i: int) -> dict[str, Any]:
+        """Return a budget holder's target and lifetime-budget fields (the daily budget is set by the caller)."""
+        out: dict[str, Any] = {}
+        if view.target_roas_bps is not None and view.target_roas_bps[i] > 0:
+            out["target_roas_bps"] = int(view.target_roas_bps[i])
+        if view.target_cpa_micros is not None and view.target_cpa_micros[i] > 0:
+            out["target_cpa_micros"] = int(view.target_cpa_micros[i])
+        if view.lifetime_micros is None or view.lifetime_micros[i] < 0:
+            return out
+        assert view.flight_spent_micros is not None and view.flight_start_day is not None
+        assert view.flight_end_day is not None
+        out["budget_period"] = BudgetPeriod.LIFETIME
+        out["lifetime_budget_micros"] = int(view.lifetime_micros[i])
+        out["budget_remaining_micros"] = max(int(view.lifetime_micros[i] - view.flight_spent_micros[i]), 0)
+        out["flight_start"] = SIM_EPOCH + timedelta(days=int(view.flight_start_day[i]))
+        out["flight_end"] = SIM_EPOCH + timedelta(days=int(view.flight_end_day[i]) + 1)
+        return out
 
     def apply(
         self, account_id: str, clearances: Sequence[Clearance], *, validate_only: bool = False

@@ -6,6 +6,12 @@ keywords, search terms (some pure waste) and ads, and 14 days of history played 
 settings. On `sim-meta`, ad sets 117 and 124 are the ROAS leaders, held back by low bids (they are
 volume-limited), so the account's spend lags its pace mid-morning.
 
+The accounts run the levers real accounts have: on `sim-google`, "Summer Sale – Search" bids to a ROAS
+target and "Trail Running – Broad" to a CPA target (Smart Bidding: their keyword bids are ignored); on
+`sim-meta`, ad set 123 runs a cost cap, campaign 23850004 is a campaign budget (CBO, lowest cost) with
+a lifetime budget over a 45-day flight and a disapproved ad, and campaign 23850005 is paused (its ad
+set does not deliver). `sim-amazon` bids keywords (manual).
+
 `generated_market(n_entities, seed)` builds one account `sim-gen` of about `n_entities` entities.
 """
 
@@ -16,16 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from bidloop.core.entities import MatchType, Platform
+from bidloop.core.entities import MatchType, Platform, Status
 from bidloop.core.errors import InputError
 from bidloop.core.money import MICROS_PER_UNIT
 from bidloop.tools.sim.market import MarketBuilder, SimMarket
+from bidloop.tools.sim.model import STRATEGY_MANUAL, STRATEGY_NONE, STRATEGY_TARGET_CPA, STRATEGY_TARGET_ROAS
 from bidloop.tools.sim.scenarios import ScenarioDesign, build_params, draw_design
 
 __all__ = [
+    "CBO_CAMPAIGN_ID",
+    "CBO_FLIGHT_DAYS",
     "DEFAULT_WARMUP_DAYS",
     "GENERATED_ACCOUNT_ID",
     "META_ROAS_LEADERS",
+    "PAUSED_CAMPAIGN_ID",
     "default_market",
     "generated_market",
 ]
@@ -320,6 +330,21 @@ def _with_overrides(design: ScenarioDesign, budget: list[float], roas: list[floa
 _META_FATIGUED = ("118", "121")
 """Meta ad sets whose creatives wear out during the warm-up."""
 
+_GOOGLE_STRATEGY = {"21000103": STRATEGY_TARGET_ROAS, "21000104": STRATEGY_TARGET_CPA}
+"""Google campaigns on Smart Bidding in the default market (the others bid manually)."""
+_META_COST_CAP = ("123",)
+"""Meta ad sets on a cost cap (a CPA target) in the default market (the others: bid cap)."""
+CBO_CAMPAIGN_ID = "23850004"
+"""The Meta campaign budget (CBO, lowest cost, lifetime budget) of the default market."""
+CBO_FLIGHT_DAYS = 45
+PAUSED_CAMPAIGN_ID = "23850005"
+"""The paused Meta campaign of the default market; its ad set 129 has a budget but does not deliver."""
+# (ad set id, name, [(headline, disapproved)])
+_META_CBO_SETS: list[tuple[str, str, list[tuple[str, bool]]]] = [
+    ("127", "Advantage+ Audience – Video", [("Run the Summer", False), ("Faster Than Ever", False)]),
+    ("128", "Advantage+ Audience – Static", [("Lightest Runner Yet", False), ("#1 Running Shoe!!!", True)]),
+]
+
 
 def default_market(seed: int = 7, dayparts_per_day: int = 6, start_daypart: int = 2) -> SimMarket:
     """Return the default demo market after 14 days of warm-up, at `start_daypart` of day 14.
@@ -351,9 +376,19 @@ def default_market(seed: int = 7, dayparts_per_day: int = 6, start_daypart: int 
     for i, s in enumerate(meta_sets):
         if s[0] in _META_FATIGUED:
             meta.fatigue_phi[i] = 0.03
+    google.strategy = np.asarray([float(_GOOGLE_STRATEGY.get(c[0], STRATEGY_MANUAL)) for c in _GOOGLE])
+    meta.strategy = np.asarray(
+        [float(STRATEGY_TARGET_CPA if s[0] in _META_COST_CAP else STRATEGY_MANUAL) for s in meta_sets]
+    )
+    # Two more Meta holders: the CBO campaign (lifetime budget, shown as its daily equivalent) and the
+    # paused campaign's ad set.
+    meta_more = draw_design("cbo_lowest_cost", seed, 2, dayparts_per_day)
+    _with_overrides(meta_more, [90.0, 60.0], [2.6, 2.0], [0.5, 1.5])
+    meta_more.strategy = np.asarray([float(STRATEGY_NONE), float(STRATEGY_TARGET_CPA)])
+    meta_more.aov = np.minimum(meta_more.aov, 55.0)
     amazon = draw_design("stationary", seed + 1, len(_AMAZON), dayparts_per_day)
     _with_overrides(amazon, [c[2] for c in _AMAZON], [c[3] for c in _AMAZON], [c[4] for c in _AMAZON])
-    design = ScenarioDesign.concat([google, meta, amazon])
+    design = ScenarioDesign.concat([google, meta, meta_more, amazon])
     design.spike_prob = 0.02
     design.drift_sigma = np.full(design.n_holders, 0.01)
     params = build_params(design)
@@ -401,6 +436,31 @@ def default_market(seed: int = 7, dayparts_per_day: int = 6, start_daypart: int 
                     cvr_mult=rng.uniform(0.85, 1.15),
                 )
             holder += 1
+    cbo = builder.campaign(
+        account,
+        CBO_CAMPAIGN_ID,
+        "Advantage+ – Always On (CBO)",
+        lifetime_budget_micros=round(design.daily_budget[holder] * CBO_FLIGHT_DAYS * MICROS_PER_UNIT),
+        flight_days=CBO_FLIGHT_DAYS,
+    )
+    for ad_set_id, set_name, ads in _META_CBO_SETS:
+        ad_set = builder.ad_group(cbo, ad_set_id, set_name)
+        for k, (headline, disapproved) in enumerate(ads):
+            builder.creative(
+                ad_set,
+                f"{ad_set_id}0{k + 1:02d}",
+                headline,
+                ctr=_ctr(rng, Platform.META),
+                cvr_mult=rng.uniform(0.85, 1.15),
+                disapproved=disapproved,
+            )
+    holder += 1
+    paused = builder.campaign(account, PAUSED_CAMPAIGN_ID, "Winter Clearance", status=Status.PAUSED)
+    ad_set = builder.ad_group(
+        paused, "129", "Clearance – Broad", daily_budget_micros=round(design.daily_budget[holder] * MICROS_PER_UNIT)
+    )
+    builder.creative(ad_set, "129001", "Winter Clearance – Up to 50% Off", ctr=_ctr(rng, Platform.META))
+    holder += 1
 
     account = builder.account("sim-amazon", Platform.AMAZON_ADS, "Acme Shoes – Amazon Ads (simulated)")
     keyword_id = 57000100
@@ -475,10 +535,11 @@ def generated_market(
         raise InputError(f"a generated market needs at least 10 entities, got {n_entities}")
     platform = Platform(platform)
     rng = np.random.default_rng([seed, 88])
+    cbo = platform is Platform.META and family == "cbo_lowest_cost"
     if platform is Platform.META:
         per_campaign, ad_sets, ads = 33, 8, 3
         n_campaigns = max(1, math.floor((n_entities - 1) / per_campaign + 0.5))
-        n_holders = n_campaigns * ad_sets
+        n_holders = n_campaigns if cbo else n_campaigns * ad_sets
     else:
         per_campaign, ad_groups, ads, keywords, terms = 96, 5, 2, 4, 3
         n_campaigns = max(1, math.floor((n_entities - 1) / per_campaign + 0.5))
@@ -500,15 +561,17 @@ def generated_market(
         word = _GEN_WORDS[c % len(_GEN_WORDS)]
         c_name = f"{word.title()} – Campaign {c + 1:04d}"
         if platform is Platform.META:
-            campaign = builder.campaign(account, new_id(), c_name)
+            # Under the CBO family the campaign holds the budget (its ad sets none); otherwise the ad sets do.
+            campaign_budget = round(design.daily_budget[c] * MICROS_PER_UNIT) if cbo else None
+            campaign = builder.campaign(account, new_id(), c_name, daily_budget_micros=campaign_budget)
             for s in range(ad_sets):
                 h = c * ad_sets + s
                 ad_set = builder.ad_group(
                     campaign,
                     new_id(),
                     f"{word.title()} – Ad set {s + 1}",
-                    daily_budget_micros=round(design.daily_budget[h] * MICROS_PER_UNIT),
-                    cpc_bid_micros=_bid_micros(ref_bid[h]),
+                    daily_budget_micros=None if cbo else round(design.daily_budget[h] * MICROS_PER_UNIT),
+                    cpc_bid_micros=None if cbo else _bid_micros(ref_bid[h]),
                 )
                 for a in range(ads):
                     builder.creative(

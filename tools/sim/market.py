@@ -8,6 +8,15 @@ daypart outcome to its children:
 * creatives by rotation among the ad group's enabled creatives (weighted by CTR × fatigue);
 * money apportioned in integer micros so that children's cost sums exactly to the parent's.
 
+Bidding strategies come from the parameters (`MarketParams.strategy`, one per budget holder) and act as
+the platforms document: under manual CPC (Meta: bid cap) the bids set the price; under Smart Bidding
+(target ROAS / CPA; Meta minimum ROAS / cost cap) the platform bids to the holder's target and ignores
+every bid written below it; under lowest cost (maximize without a target) only the budget moves it.
+Meta campaign budgets (CBO) put the budget on the campaign: its ad sets have none and share its
+delivery. Lifetime budgets cover a flight; the daily budget the market paces (and reports) is the
+daily equivalent of what remains: remaining / days left in the flight, today included. An ad group or
+ad set under a paused campaign does not deliver, nor does a disapproved creative.
+
 Conversions are reported on the day they arrive (after the delay kernel), like the platforms' "by
 conversion time" columns. A true-value ledger (expected and realised conversions and value per
 daypart and holder) is kept apart from the reported counters, for evaluation.
@@ -39,12 +48,20 @@ from bidloop.core.actions import (
     PauseCreative,
     SetBid,
     SetBudget,
+    SetTargetCpa,
+    SetTargetRoas,
 )
 from bidloop.core.decisions import WriteResult, WriteStatus
-from bidloop.core.entities import AccountInfo, EntityKind, MatchType, Platform, Status
+from bidloop.core.entities import AccountInfo, BiddingStrategy, EntityKind, MatchType, Platform, Status
 from bidloop.core.errors import InputError, UnknownAccountError
 from bidloop.core.money import MICROS_PER_UNIT
 from bidloop.tools.sim.model import (
+    BID_MULT_HIGH,
+    BID_MULT_LOW,
+    STRATEGY_MANUAL,
+    STRATEGY_NONE,
+    STRATEGY_TARGET_CPA,
+    STRATEGY_TARGET_ROAS,
     CoreState,
     ExoPath,
     ExoState,
@@ -58,10 +75,20 @@ from bidloop.tools.sim.model import (
     expected_step,
     initial_core_state,
     initial_exo_state,
+    mult_from_targets,
     rollout_expected,
+    targets_from_mult,
 )
 
-__all__ = ["HISTORY_DAYS", "SIM_EPOCH", "AccountView", "MarketBuilder", "SimMarket", "TrueLedger"]
+__all__ = [
+    "HISTORY_DAYS",
+    "SIM_EPOCH",
+    "STRATEGY_BY_PLATFORM",
+    "AccountView",
+    "MarketBuilder",
+    "SimMarket",
+    "TrueLedger",
+]
 
 HISTORY_DAYS = 14
 """Full past days of per-entity counters the market keeps (for `daily_history` and trailing windows)."""
@@ -81,9 +108,27 @@ _KINDS: tuple[EntityKind, ...] = (
     EntityKind.SEARCH_TERM,
 )
 _K_ACCOUNT, _K_CAMPAIGN, _K_AD_GROUP, _K_KEYWORD, _K_CREATIVE, _K_TERM = range(6)
+_PAUSED_PARENT = {_K_CAMPAIGN: "CAMPAIGN_PAUSED", _K_AD_GROUP: "AD_GROUP_PAUSED", _K_KEYWORD: "KEYWORD_PAUSED"}
 _MATCH: tuple[MatchType, ...] = (MatchType.EXACT, MatchType.PHRASE, MatchType.BROAD)
 _NEW_KEYWORD_TERM_VOLUME = 0.02
 """Relative volume of a search term that a new keyword creates when no existing term matches it."""
+
+STRATEGY_BY_PLATFORM: dict[Platform, dict[int, BiddingStrategy]] = {
+    Platform.GOOGLE_ADS: {
+        STRATEGY_MANUAL: BiddingStrategy.MANUAL_CPC,
+        STRATEGY_TARGET_ROAS: BiddingStrategy.TARGET_ROAS,
+        STRATEGY_TARGET_CPA: BiddingStrategy.TARGET_CPA,
+        STRATEGY_NONE: BiddingStrategy.MAXIMIZE_CONVERSIONS,
+    },
+    Platform.META: {
+        STRATEGY_MANUAL: BiddingStrategy.BID_CAP,
+        STRATEGY_TARGET_ROAS: BiddingStrategy.MIN_ROAS,
+        STRATEGY_TARGET_CPA: BiddingStrategy.COST_CAP,
+        STRATEGY_NONE: BiddingStrategy.LOWEST_COST,
+    },
+    Platform.AMAZON_ADS: {STRATEGY_MANUAL: BiddingStrategy.MANUAL_CPC},
+}
+"""How each platform names the market's strategy codes (Amazon Sponsored Products bids keywords only)."""
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -108,6 +153,13 @@ _ENTITY_FIELDS: dict[str, tuple[type, Any]] = {
     "volume": (np.float64, 0.0),
     "cvr_mult": (np.float64, 1.0),
     "ctr": (np.float64, 0.0),
+    "disapproved": (np.bool_, False),
+    "target_roas_bps": (np.int64, -1),
+    "target_cpa_micros": (np.int64, -1),
+    "lifetime_micros": (np.int64, -1),
+    "flight_start_day": (np.int64, -1),
+    "flight_end_day": (np.int64, -1),
+    "flight_spent_micros": (np.int64, 0),
 }
 
 
@@ -183,6 +235,14 @@ class AccountView(NamedTuple):
     as_of: datetime
     expected_spend_fraction: float
     account_daily_budget_micros: int
+    strategy_codes: IntArray | None = None
+    target_roas_bps: IntArray | None = None
+    target_cpa_micros: IntArray | None = None
+    lifetime_micros: IntArray | None = None
+    flight_spent_micros: IntArray | None = None
+    flight_start_day: IntArray | None = None
+    flight_end_day: IntArray | None = None
+    blocked_by: list[str | None] | None = None
 
 
 @dataclass
@@ -208,6 +268,8 @@ class _Structure:
     ag_holder_rows: IntArray
     ag_plain_idx: IntArray
     ag_plain_holder: IntArray
+    cbo_sets: IntArray
+    cbo_holder: IntArray
     cr_idx: IntArray
     cr_ag: IntArray
     cr_holder: IntArray
@@ -257,6 +319,20 @@ def _apportion(totals: IntArray, weights: NDArray[Any], group: IntArray, order: 
     parts = np.empty(n, dtype=np.int64)
     parts[order] = cumulative - previous
     return parts
+
+
+def _budget_fields(daily: int | None, lifetime: int | None, flight_days: int | None) -> dict[str, int]:
+    """Return the builder's budget fields: a daily budget, or a lifetime budget over a flight from day 0."""
+    if lifetime is None:
+        return {"budget_micros": -1 if daily is None else daily}
+    if daily is not None or not flight_days or flight_days < 1 or lifetime < 0:
+        raise InputError("a lifetime budget needs flight_days >= 1 and no daily budget", hint="give one kind of budget")
+    return {
+        "budget_micros": lifetime // flight_days,
+        "lifetime_micros": lifetime,
+        "flight_start_day": 0,
+        "flight_end_day": flight_days - 1,
+    }
 
 
 def _stochastic_round(x: FloatArray, rng: np.random.Generator) -> IntArray:
@@ -310,9 +386,14 @@ class MarketBuilder:
         name: str,
         *,
         daily_budget_micros: int | None = None,
+        lifetime_budget_micros: int | None = None,
+        flight_days: int | None = None,
         status: Status = Status.ENABLED,
     ) -> int:
-        """Add a campaign under an account; a budget makes it a budget holder (Google Ads, Amazon Ads)."""
+        """Add a campaign under an account; a budget makes it a budget holder (Google Ads, Amazon Ads, Meta CBO).
+
+        A lifetime budget covers `flight_days` days from day 0 (instead of a daily budget).
+        """
         parent = self._parent(account, _K_ACCOUNT)
         index = len(self._rows)
         return self._add(
@@ -322,8 +403,8 @@ class MarketBuilder:
             campaign=index,
             id=campaign_id,
             name=name,
-            budget_micros=-1 if daily_budget_micros is None else daily_budget_micros,
             enabled=status is Status.ENABLED,
+            **_budget_fields(daily_budget_micros, lifetime_budget_micros, flight_days),
         )
 
     def ad_group(
@@ -333,11 +414,16 @@ class MarketBuilder:
         name: str,
         *,
         daily_budget_micros: int | None = None,
+        lifetime_budget_micros: int | None = None,
+        flight_days: int | None = None,
         cpc_bid_micros: int | None = None,
         ref_bid_micros: int | None = None,
         status: Status = Status.ENABLED,
     ) -> int:
-        """Add an ad group (Google, Amazon: with a default bid) or a Meta ad set (with a budget and a bid)."""
+        """Add an ad group (Google, Amazon: with a default bid) or a Meta ad set (with a budget and a bid).
+
+        A Meta ad set under a campaign budget (CBO) has no budget of its own.
+        """
         parent = self._parent(campaign, _K_CAMPAIGN)
         bid = -1 if cpc_bid_micros is None else cpc_bid_micros
         return self._add(
@@ -347,10 +433,10 @@ class MarketBuilder:
             campaign=campaign,
             id=ad_group_id,
             name=name,
-            budget_micros=-1 if daily_budget_micros is None else daily_budget_micros,
             bid_micros=bid,
             ref_bid_micros=bid if ref_bid_micros is None else ref_bid_micros,
             enabled=status is Status.ENABLED,
+            **_budget_fields(daily_budget_micros, lifetime_budget_micros, flight_days),
         )
 
     def keyword(
@@ -413,8 +499,12 @@ class MarketBuilder:
         ctr: float = 0.03,
         cvr_mult: float = 1.0,
         status: Status = Status.ENABLED,
+        disapproved: bool = False,
     ) -> int:
-        """Add a creative (ad) with its base CTR and conversion multiplier under an ad group or ad set."""
+        """Add a creative (ad) with its base CTR and conversion multiplier under an ad group or ad set.
+
+        A disapproved creative never serves, whatever its status.
+        """
         parent = self._parent(ad_group, _K_AD_GROUP)
         if not 0.0 < ctr < 1.0:
             raise InputError(f"a creative's ctr must be in (0, 1), got {ctr}")
@@ -430,6 +520,7 @@ class MarketBuilder:
             ctr=ctr,
             cvr_mult=cvr_mult,
             enabled=status is Status.ENABLED,
+            disapproved=disapproved,
         )
 
     def build(self, params: MarketParams, *, seed: int) -> SimMarket:
@@ -477,16 +568,32 @@ class MarketBuilder:
                 f"the structure has {holders.shape[0]} budget holders but the parameters describe {params.n_holders}",
                 hint="draw the scenario with n_holders equal to the number of entities given a daily budget",
             )
-        for h in holders:
+        codes = params.strategy_codes
+        for k, h in enumerate(holders):
             platform = Platform(self._accounts[int(arrays["account"][h])]["platform"])
-            wanted = _K_AD_GROUP if platform is Platform.META else _K_CAMPAIGN
-            if arrays["kind"][h] != wanted:
-                found = _KINDS[arrays["kind"][h]].value
+            kind = arrays["kind"][h]
+            allowed = (_K_AD_GROUP, _K_CAMPAIGN) if platform is Platform.META else (_K_CAMPAIGN,)
+            if kind not in allowed:
                 raise InputError(
-                    f"{platform.value} budgets live on {_KINDS[wanted].value}s, not on {found}s",
-                    hint="give Meta ad sets, and Google/Amazon campaigns, the daily budgets",
+                    f"{platform.value} budgets live on {' or '.join(_KINDS[a].value + 's' for a in allowed)}, "
+                    f"not on {_KINDS[kind].value}s",
+                    hint="give Meta ad sets (or CBO campaigns), and Google/Amazon campaigns, the budgets",
+                )
+            if kind == _K_AD_GROUP and arrays["budget_micros"][arrays["parent"][h]] >= 0:
+                raise InputError(
+                    f"ad set {rows[h]['id']} has a budget under a campaign budget (CBO)",
+                    hint="under CBO the campaign holds the budget; its ad sets have none",
+                )
+            if int(codes[k]) not in STRATEGY_BY_PLATFORM[platform]:
+                raise InputError(
+                    f"budget holder {rows[h]['id']} on {platform.value} cannot run strategy code {int(codes[k])}",
+                    hint="Amazon Sponsored Products campaigns bid keywords (manual CPC)",
                 )
         arrays["holder"][holders] = np.arange(holders.shape[0])
+        # Smart Bidding holders start at the target that bids m = 1 (the initial set-up).
+        t_roas, t_cpa = targets_from_mult(params, np.ones(params.n_holders))
+        arrays["target_roas_bps"][holders] = np.where(np.isfinite(t_roas), np.rint(t_roas * 10_000), -1)
+        arrays["target_cpa_micros"][holders] = np.where(np.isfinite(t_cpa), np.rint(t_cpa * MICROS_PER_UNIT), -1)
         # Children inherit their holder (parents are always created first); Meta campaigns and accounts
         # sit above the holders and keep -1.
         for index in range(n):
@@ -717,9 +824,12 @@ class SimMarket:
         above = kind[parent_of_holder] == _K_CAMPAIGN
         holder_enabled[above] &= enabled[parent_of_holder[above]]
 
+        codes = p.strategy_codes
+        bids_count = codes == STRATEGY_MANUAL
+        live_creative = enabled & ~e["disapproved"]
         cr_idx = np.flatnonzero(kind == _K_CREATIVE)
         cr_ag = e["ad_group"][cr_idx]
-        ag_has_creative = np.bincount(cr_ag, weights=enabled[cr_idx].astype(np.float64), minlength=n) > 0
+        ag_has_creative = np.bincount(cr_ag, weights=live_creative[cr_idx].astype(np.float64), minlength=n) > 0
         ag_serving = (kind == _K_AD_GROUP) & enabled & ag_has_creative
         ag_serving &= np.where(e["holder"] >= 0, holder_enabled[np.maximum(e["holder"], 0)], False)
 
@@ -734,7 +844,8 @@ class SimMarket:
         kw_ref = np.where(kw_ref > 0, kw_ref, holder_ref_micros)
         kw_bid = np.where(kw_bid >= 0, kw_bid, kw_ref)
         kw_mult = np.full(n, 1.0)
-        kw_mult[kw_idx] = np.maximum(kw_bid / kw_ref, 0.01)
+        # Under Smart Bidding or lowest cost the platform ignores keyword bids.
+        kw_mult[kw_idx] = np.where(bids_count[np.maximum(kw_holder, 0)], np.maximum(kw_bid / kw_ref, 0.01), 1.0)
         kw_serving = np.zeros(n, dtype=bool)
         kw_serving[kw_idx] = enabled[kw_idx] & ag_serving[kw_ag]
 
@@ -764,7 +875,26 @@ class SimMarket:
         holder_ref = np.where(holder_ref > 0, holder_ref, p.ref_bid * MICROS_PER_UNIT)
         mult_self = np.where(holder_bid >= 0, np.maximum(holder_bid / holder_ref, 0.01), 1.0)
         reach_self = ag_serving[holder_rows].astype(np.float64)
+        # A campaign budget (Meta CBO) without keywords delivers while any of its ad sets serves.
+        ag_rows = np.flatnonzero(kind == _K_AD_GROUP)
+        serving_sets = np.bincount(
+            np.maximum(e["holder"][ag_rows], 0),
+            weights=(ag_serving[ag_rows] & (e["holder"][ag_rows] >= 0)),
+            minlength=n_h,
+        )
+        is_cbo = (kind[holder_rows] == _K_CAMPAIGN) & ~holder_has_terms
+        reach_self = np.where(is_cbo, (serving_sets > 0).astype(np.float64), reach_self)
         bid_mult = np.where(holder_has_terms, mult_terms, mult_self)
+        target_mult = mult_from_targets(
+            p,
+            np.where(e["target_roas_bps"][holder_rows] > 0, e["target_roas_bps"][holder_rows] / 10_000, np.nan),
+            np.where(
+                e["target_cpa_micros"][holder_rows] > 0, e["target_cpa_micros"][holder_rows] / MICROS_PER_UNIT, np.nan
+            ),
+        )
+        smart = (codes == STRATEGY_TARGET_ROAS) | (codes == STRATEGY_TARGET_CPA)
+        bid_mult = np.where(smart, np.clip(np.nan_to_num(target_mult, nan=1.0), BID_MULT_LOW, BID_MULT_HIGH), bid_mult)
+        bid_mult = np.where(codes == STRATEGY_NONE, 1.0, bid_mult)
         reach = np.where(holder_has_terms, reach_terms, reach_self)
         reach = np.where(holder_enabled, reach, 0.0)
 
@@ -781,10 +911,19 @@ class SimMarket:
         ag_is_holder = kind[holder_rows] == _K_AD_GROUP
         ag_share[holder_rows[ag_is_holder]] = ag_serving[holder_rows[ag_is_holder]].astype(np.float64)
         ag_plain_idx = ag_of_holder[kind[holder_rows[ag_h]] != _K_AD_GROUP]
+        # Ad sets of a campaign budget share its delivery equally among those that serve.
+        cbo_sets = ag_of_holder[is_cbo[ag_h]]
+        cbo_holder = e["holder"][cbo_sets]
+        ag_share[cbo_sets] = np.divide(
+            ag_serving[cbo_sets].astype(np.float64),
+            serving_sets[cbo_holder],
+            out=np.zeros(cbo_sets.shape[0]),
+            where=serving_sets[cbo_holder] > 0,
+        )
 
         cr_holder = e["holder"][cr_idx]
         cr_slot = e["slot"][cr_idx]
-        cr_serving = enabled[cr_idx] & ag_serving[cr_ag]
+        cr_serving = live_creative[cr_idx] & ag_serving[cr_ag]
         cvr_slots = np.zeros(self._core.exposures.shape)
         cvr_slots[cr_holder, cr_slot] = e["cvr_mult"][cr_idx]
 
@@ -818,6 +957,8 @@ class SimMarket:
             ag_holder_rows=holder_rows[ag_is_holder],
             ag_plain_idx=ag_plain_idx,
             ag_plain_holder=e["holder"][ag_plain_idx],
+            cbo_sets=cbo_sets,
+            cbo_holder=cbo_holder,
             cr_idx=cr_idx,
             cr_ag=cr_ag,
             cr_holder=cr_holder,
@@ -884,6 +1025,7 @@ class SimMarket:
             self._spent_today[:] = 0
             self._counts[:, slot, :] = 0
             self._conv_counts[slot, :] = 0.0
+            self._pace_lifetime_budgets()
 
         self._exo, exo = exo_step(p, self._exo, self._rng_exo, self._step)
         s = self._structure_now()
@@ -953,6 +1095,14 @@ class SimMarket:
         inc_cost[holder_rows] = cost
         new_conv[holder_rows] = conversions
         new_value[holder_rows] = value
+        # Campaign budgets (Meta CBO): the campaign's delivery is split over its serving ad sets.
+        if s.cbo_sets.shape[0]:
+            order = _group_order(s.cbo_holder)
+            share_sets = s.ag_share[s.cbo_sets]
+            inc_clicks[s.cbo_sets] = _apportion(clicks, share_sets, s.cbo_holder, order, rng.random(p.n_holders))
+            inc_cost[s.cbo_sets] = _apportion(cost, share_sets, s.cbo_holder, order, 0.5)
+            new_conv[s.cbo_sets] = conversions[s.cbo_holder] * share_sets
+            new_value[s.cbo_sets] = _apportion(value, share_sets, s.cbo_holder, order, 0.5)
 
         # Ad group -> creatives, by rotation.
         if s.cr_idx.shape[0]:
@@ -1015,6 +1165,7 @@ class SimMarket:
         self._conv_counts[slot] += arrived_conv
 
         self._spent_today += cost
+        e["flight_spent_micros"][holder_rows] += cost
         ledger = self._ledger
         ledger["step"].append(np.asarray(self._step, dtype=np.int64))
         ledger["planned_spend"].append(planned)
@@ -1025,6 +1176,24 @@ class SimMarket:
         ledger["conversions"].append(conversions.astype(np.float64))
         ledger["value"].append(value / MICROS_PER_UNIT)
         self._step += 1
+
+    def _lifetime_rows(self) -> IntArray:
+        return np.flatnonzero(self._e["lifetime_micros"] >= 0)
+
+    def days_left_in_flight(self, index: int) -> int:
+        """Return the days left in a lifetime holder's flight, today included (at least 1)."""
+        return max(int(self._e["flight_end_day"][index]) - self.day + 1, 1)
+
+    def _pace_lifetime_budgets(self) -> None:
+        """Set each lifetime holder's daily budget to the daily equivalent of what remains (at a day's start)."""
+        e = self._e
+        rows = self._lifetime_rows()
+        for i in rows.tolist():
+            remaining = max(int(e["lifetime_micros"][i] - e["flight_spent_micros"][i]), 0)
+            ended = self.day > int(e["flight_end_day"][i])
+            e["budget_micros"][i] = 0 if ended else remaining // self.days_left_in_flight(i)
+        if rows.shape[0]:
+            self._structure = None
 
     # ------------------------------------------------------------------ expected value (oracle side)
 
@@ -1115,6 +1284,8 @@ class SimMarket:
         handler = {
             "set_budget": self._set_budget,
             "set_bid": self._set_bid,
+            "set_target_roas": self._set_target,
+            "set_target_cpa": self._set_target,
             "pause_creative": self._set_creative_status,
             "enable_creative": self._set_creative_status,
             "add_negative_keyword": self._add_negative,
@@ -1135,10 +1306,56 @@ class SimMarket:
             return self._failed(
                 action, f"{action.entity.entity_id} has no budget; on {platform.value} budgets are on {where}"
             )
+        e = self._e
+        if e["lifetime_micros"][index] >= 0:
+            # A lifetime budget: the new daily equivalent sets what remains over the days left.
+            days_left = self.days_left_in_flight(index)
+            spent = int(e["flight_spent_micros"][index])
+            lifetime = spent + action.new_daily_budget_micros * days_left
+            if not validate_only:
+                holder = int(e["holder"][index])
+                spent_before_today = spent - int(self._spent_today[holder])
+                e["lifetime_micros"][index] = lifetime
+                e["budget_micros"][index] = (lifetime - spent_before_today) // days_left
+                self._structure = None
+            return self._done(action, validate_only, str(self.daily_equivalent_micros(index)))
         if not validate_only:
-            self._e["budget_micros"][index] = action.new_daily_budget_micros
+            e["budget_micros"][index] = action.new_daily_budget_micros
             self._structure = None
-        return self._done(action, validate_only, str(int(self._e["budget_micros"][index])))
+        return self._done(action, validate_only, str(int(e["budget_micros"][index])))
+
+    def daily_equivalent_micros(self, index: int) -> int:
+        """Return the daily budget a client reads: the budget, or for a lifetime one what remains / days left."""
+        e = self._e
+        if e["lifetime_micros"][index] < 0:
+            return int(e["budget_micros"][index])
+        remaining = max(int(e["lifetime_micros"][index] - e["flight_spent_micros"][index]), 0)
+        return remaining // self.days_left_in_flight(index)
+
+    def strategy_of(self, index: int) -> int:
+        """Return the strategy code of the holder an entity belongs to (-1 above the holders)."""
+        holder = int(self._e["holder"][index])
+        return int(self._params.strategy_codes[holder]) if holder >= 0 else -1
+
+    def _set_target(
+        self, action: SetTargetRoas | SetTargetCpa, index: int, platform: Platform, validate_only: bool
+    ) -> WriteResult:
+        e = self._e
+        roas = isinstance(action, SetTargetRoas)
+        field = "target_roas_bps" if roas else "target_cpa_micros"
+        wanted = STRATEGY_TARGET_ROAS if roas else STRATEGY_TARGET_CPA
+        if e["budget_micros"][index] < 0 or self.strategy_of(index) != wanted:
+            code = self.strategy_of(index)
+            name = STRATEGY_BY_PLATFORM[platform].get(code)
+            return self._failed(
+                action,
+                f"{action.entity.entity_id} does not bid to a {'ROAS' if roas else 'CPA'} target "
+                f"(strategy {name.value if name else 'none'}); targets are set where the strategy uses them",
+            )
+        if not validate_only:
+            e[field][index] = action.new_value
+            self._structure = None
+        return self._done(action, validate_only, str(int(e[field][index])))
 
     def _set_bid(self, action: SetBid, index: int, platform: Platform, validate_only: bool) -> WriteResult:
         kind = self._e["kind"][index]
@@ -1150,7 +1367,13 @@ class SimMarket:
                 holder = self._e["holder"][index]
                 self._e["ref_bid_micros"][index] = round(self._params.ref_bid[holder] * MICROS_PER_UNIT)
             self._structure = None
-        return self._done(action, validate_only, str(int(self._e["bid_micros"][index])))
+        code = self.strategy_of(index)
+        message = ""
+        if code != STRATEGY_MANUAL:
+            # The platforms accept the write and ignore it in the auction (Smart Bidding, lowest cost).
+            name = STRATEGY_BY_PLATFORM[platform].get(code)
+            message = f"bid stored but ignored: the strategy is {name.value if name else 'automatic'}"
+        return self._done(action, validate_only, str(int(self._e["bid_micros"][index])), message=message)
 
     def _set_creative_status(
         self, action: PauseCreative | EnableCreative, index: int, platform: Platform, validate_only: bool
@@ -1314,13 +1537,21 @@ class SimMarket:
         holder_rows = self._holder_rows()
         mine = e["account"][holder_rows] == account
         s = self._structure_now()
-        budgets = np.where(s.holder_enabled & mine, e["budget_micros"][holder_rows], 0)
+        holder_budgets = e["budget_micros"][holder_rows].copy()
+        for k in np.flatnonzero(e["lifetime_micros"][holder_rows] >= 0).tolist():
+            holder_budgets[k] = self.daily_equivalent_micros(int(holder_rows[k]))
+        budgets = np.where(s.holder_enabled & mine, holder_budgets, 0)
         total_budget = int(budgets.sum())
         weights = self._params.daypart_weights
         # The account's pace: its holders' day-parting weights, weighted by budget.
         w = (budgets[:, None] * weights).sum(axis=0) / total_budget if total_budget > 0 else np.ones(p)
         fraction = float(w[: self.daypart].sum() / w.sum())
         a = self._accounts[account]
+        holder_of = e["holder"][indices]
+        codes = np.where(holder_of >= 0, self._params.strategy_codes[np.maximum(holder_of, 0)], -1)
+        budget_view = e["budget_micros"][indices].copy()
+        for j in np.flatnonzero(e["lifetime_micros"][indices] >= 0).tolist():
+            budget_view[j] = self.daily_equivalent_micros(int(indices[j]))
         return AccountView(
             info=AccountInfo(**a),  # type: ignore[arg-type]
             indices=indices,
@@ -1332,7 +1563,7 @@ class SimMarket:
             parent_ids=[ids[q] if q >= 0 else None for q in parent],
             campaign_ids=[ids[c] if c >= 0 else None for c in campaign],
             enabled=e["enabled"][indices].copy(),
-            budget_micros=e["budget_micros"][indices].copy(),
+            budget_micros=budget_view,
             bid_micros=kw_bid,
             today=today,
             trailing_7d=trailing,
@@ -1343,7 +1574,39 @@ class SimMarket:
             as_of=self.now,
             expected_spend_fraction=min(max(fraction, 0.0), 1.0),
             account_daily_budget_micros=total_budget,
+            strategy_codes=codes,
+            target_roas_bps=e["target_roas_bps"][indices].copy(),
+            target_cpa_micros=e["target_cpa_micros"][indices].copy(),
+            lifetime_micros=e["lifetime_micros"][indices].copy(),
+            flight_spent_micros=e["flight_spent_micros"][indices].copy(),
+            flight_start_day=e["flight_start_day"][indices].copy(),
+            flight_end_day=e["flight_end_day"][indices].copy(),
+            blocked_by=[self._blocked_by(int(i)) for i in indices],
         )
+
+    def _blocked_by(self, index: int) -> str | None:
+        """Return why an enabled entity does not deliver although its own status is enabled, else None.
+
+        `CAMPAIGN_PAUSED` / `AD_GROUP_PAUSED` / `KEYWORD_PAUSED` for a paused ancestor, `DISAPPROVED` for a creative the
+        platform's review rejected, `FLIGHT_ENDED` for a lifetime budget past its flight.
+        """
+        e = self._e
+        if not e["enabled"][index]:
+            return None
+        kind = e["kind"][index]
+        if kind == _K_CREATIVE and e["disapproved"][index]:
+            return "DISAPPROVED"
+        parent = int(e["parent"][index])
+        while parent >= 0 and e["kind"][parent] != _K_ACCOUNT:
+            if not e["enabled"][parent]:
+                return _PAUSED_PARENT[int(e["kind"][parent])]
+            parent = int(e["parent"][parent])
+        holder = int(e["holder"][index])
+        if holder >= 0:
+            row = int(self._holder_rows()[holder])
+            if e["lifetime_micros"][row] >= 0 and self.day > int(e["flight_end_day"][row]):
+                return "FLIGHT_ENDED"
+        return None
 
     def truth_of_creatives(self) -> dict[tuple[str, str], float]:
         """Return each creative's current hidden fatigue factor (1 = fresh), keyed by (account id, creative id)."""
@@ -1434,7 +1697,11 @@ class SimMarket:
         market = cls()
         market._accounts = tree["accounts"]
         market._s = tree["strings"]
-        market._e = {name: arrays[f"e.{name}"].astype(dtype) for name, (dtype, _) in _ENTITY_FIELDS.items()}
+        n_saved = arrays["e.kind"].shape[0]
+        market._e = {
+            name: arrays[f"e.{name}"].astype(dtype) if f"e.{name}" in arrays else np.full(n_saved, empty, dtype=dtype)
+            for name, (dtype, empty) in _ENTITY_FIELDS.items()
+        }
         market._params = MarketParams.from_arrays({k[len("p.") :]: v for k, v in arrays.items() if k.startswith("p.")})
         market._seed = int(tree["seed"])
         market._step = int(tree["step"])

@@ -11,6 +11,14 @@ step `t`, with `m` the bid multiplier (current bid / reference bid):
   of the keywords, search terms and creatives that serve, 1 at the holder's initial set-up).
 * Conversions: ``E[conv] = β_t · dp(t) · F_t · Hill(a_t; ec_t, slope)`` with ``F`` the creative fatigue factor.
 * Pacing inside a day: ``planned_spend = remaining_budget · w_t / Σ_{s≥t} w_s``.
+* Bidding strategy (`strategy`, one code per holder, `STRATEGY_*`): the multiplier ``m`` is what the
+  platform bids relative to the reference. Under manual CPC it is the advertiser's bid / reference bid.
+  Under Smart Bidding the platform sets each auction's bid itself and ignores the advertiser's bids; it
+  bids to the holder's target: ``m = (ref_roas / target_roas)**η`` under a ROAS target (a higher target
+  bids lower: fewer clicks at a higher return) and ``m = (target_cpa / ref_cpa)**η`` under a CPA target
+  (a higher target spends more), with ``ref_cpa = aov / ref_roas``. Under lowest cost (Meta) or maximize
+  without a target, nothing but the budget moves it: ``m = 1``. `lever_factor_to_mult` and
+  `targets_from_mult` are the one mapping the market, the env and the oracle share.
 
 The deterministic core (`expected_step`, `rollout_expected`) is a pure function of arrays that runs
 unchanged on numpy arrays and torch tensors: pass the array namespace (`numpy` or `torch`) as `xp` and
@@ -36,7 +44,14 @@ from numpy.typing import NDArray
 from bidloop.core.errors import InputError
 
 __all__ = [
+    "BID_MULT_HIGH",
+    "BID_MULT_LOW",
     "HILL_EPSILON",
+    "STRATEGY_MANUAL",
+    "STRATEGY_NAMES",
+    "STRATEGY_NONE",
+    "STRATEGY_TARGET_CPA",
+    "STRATEGY_TARGET_ROAS",
     "CoreParams",
     "CoreState",
     "ExoPath",
@@ -55,11 +70,31 @@ __all__ = [
     "hill",
     "initial_core_state",
     "initial_exo_state",
+    "lever_bounds",
+    "lever_factor_to_mult",
+    "mult_from_targets",
     "rollout_expected",
+    "targets_from_mult",
 ]
 
 HILL_EPSILON = 1e-12
 """Added to the Hill input so that its gradient stays finite at zero delivery."""
+
+STRATEGY_MANUAL = 0
+"""The advertiser's bids set the price (Google manual CPC, Meta bid cap, Amazon keyword bids)."""
+STRATEGY_TARGET_ROAS = 1
+"""Smart Bidding to a ROAS target (Google target ROAS / maximize value with a target; Meta minimum ROAS)."""
+STRATEGY_TARGET_CPA = 2
+"""Smart Bidding to a CPA target (Google target CPA / maximize conversions with a target; Meta cost cap)."""
+STRATEGY_NONE = 3
+"""The platform spends the budget as it sees fit (Meta lowest cost, maximize without a target): no lever."""
+STRATEGY_NAMES: tuple[str, ...] = ("manual_cpc", "target_roas", "target_cpa", "lowest_cost")
+"""Names of the strategy codes, in code order."""
+
+BID_MULT_LOW = 0.5
+"""Smallest multiplier m the platform can be steered to (bid or target)."""
+BID_MULT_HIGH = 2.0
+"""Largest multiplier m."""
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -111,6 +146,10 @@ class MarketParams:
         delay_kernel: Share of conversions reported after 0, 1, 2, ... dayparts (sums to 1).
         daily_budget: The holder's initial daily budget, currency units (scenario design).
         ref_bid: The bid at which m = 1, currency units.
+        strategy: Bidding strategy code per holder (`STRATEGY_*`, stored as floats); default manual CPC.
+        target_elasticity: η: how strongly a Smart Bidding holder's bids follow its target (default 1).
+        ref_roas: The ROAS target at which a Smart Bidding holder bids m = 1 (default 1; the scenario
+            sets it to the ROAS of the initial set-up).
     """
 
     dayparts_per_day: int
@@ -141,10 +180,20 @@ class MarketParams:
     delay_kernel: FloatArray
     daily_budget: FloatArray
     ref_bid: FloatArray
+    strategy: FloatArray | None = None
+    target_elasticity: FloatArray | None = None
+    ref_roas: FloatArray | None = None
 
     def __post_init__(self) -> None:
         h = self.base_cpc.shape[0]
         p = self.dayparts_per_day
+        defaults = {"strategy": float(STRATEGY_MANUAL), "target_elasticity": 1.0, "ref_roas": 1.0}
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(h, value))
+        codes = np.asarray(self.strategy)
+        if ((codes != np.round(codes)) | (codes < 0) | (codes >= len(STRATEGY_NAMES))).any():
+            raise InputError("MarketParams.strategy holds an unknown strategy code", hint="use the STRATEGY_* codes")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if not isinstance(value, np.ndarray):
@@ -168,8 +217,16 @@ class MarketParams:
                 )
             if not np.isfinite(value).all():
                 raise InputError(f"MarketParams.{field.name} holds NaN or infinite values")
-        if (self.base_cpc <= 0).any() or (self.ec <= 0).any() or (self.ref_bid <= 0).any():
-            raise InputError("base_cpc, ec and ref_bid must be positive", hint="check the scenario draw")
+        if (
+            (self.base_cpc <= 0).any()
+            or (self.ec <= 0).any()
+            or (self.ref_bid <= 0).any()
+            or (self.target_elasticity <= 0).any()  # type: ignore[operator]
+            or (self.ref_roas <= 0).any()  # type: ignore[operator]
+        ):
+            raise InputError(
+                "base_cpc, ec, ref_bid, target_elasticity and ref_roas must be positive", hint="check the scenario draw"
+            )
         if (self.daypart_weights <= 0).any():
             raise InputError("daypart_weights must be positive", hint="use a small floor instead of zero")
 
@@ -177,6 +234,16 @@ class MarketParams:
     def n_holders(self) -> int:
         """Return the number of budget holders (H)."""
         return int(self.base_cpc.shape[0])
+
+    @property
+    def strategy_codes(self) -> IntArray:
+        """Return the strategy code of each holder as integers."""
+        return np.asarray(self.strategy).astype(np.int64)
+
+    @property
+    def has_lever(self) -> NDArray[np.bool_]:
+        """Return, per holder, whether a bid or a target moves m (False under lowest cost)."""
+        return self.strategy_codes != STRATEGY_NONE
 
     @property
     def delay_steps(self) -> int:
@@ -219,9 +286,11 @@ class MarketParams:
         """
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name not in arrays:
+            if f.name not in arrays and f.default is not None:
                 raise InputError(f"saved market parameters lack {f.name!r}", hint="the file is from another version")
             value = np.asarray(arrays[f.name])
+            if f.name not in arrays and f.default is None:
+                continue
             if f.type in ("int", int):
                 kwargs[f.name] = int(value)
             elif f.type in ("float", float):
@@ -618,3 +687,58 @@ def draw_delay_fractions(kernel: FloatArray, conversions: IntArray, rng: np.rand
     counts = rng.multinomial(np.maximum(conversions, 0), kernel)
     n = conversions[:, None].astype(np.float64)
     return np.where(n > 0, counts / np.maximum(n, 1.0), kernel[None, :])
+
+
+def lever_bounds(params: MarketParams) -> tuple[FloatArray, FloatArray]:
+    """Return the per-holder range of m a policy can reach: [0.5, 2], or [1, 1] where no lever exists."""
+    lever = params.has_lever
+    return np.where(lever, BID_MULT_LOW, 1.0), np.where(lever, BID_MULT_HIGH, 1.0)
+
+
+def lever_factor_to_mult(params: MarketParams, bid_mult: FloatArray, factor: FloatArray) -> FloatArray:
+    """Return the multipliers after moving each holder's lever by `factor` (> 1 = spend more).
+
+    Manual CPC: the bids move by `factor`, so m does. Target ROAS: the target is divided by `factor`
+    (a lower target bids higher); target CPA: the target is multiplied by it; either moves m by
+    ``factor**η``. Lowest cost: nothing moves, m stays 1.
+    """
+    codes = params.strategy_codes
+    f = np.where(np.isfinite(factor) & (factor > 0), factor, 1.0)
+    smart = (codes == STRATEGY_TARGET_ROAS) | (codes == STRATEGY_TARGET_CPA)
+    moved = np.where(smart, bid_mult * f ** np.asarray(params.target_elasticity), bid_mult * f)
+    low, high = lever_bounds(params)
+    return np.clip(np.where(params.has_lever, moved, 1.0), low, high)
+
+
+def targets_from_mult(params: MarketParams, bid_mult: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Return (target ROAS, target CPA in currency units) at multipliers `bid_mult`; NaN where unused."""
+    codes = params.strategy_codes
+    eta = np.asarray(params.target_elasticity)
+    ref_roas = np.asarray(params.ref_roas)
+    m = np.maximum(np.asarray(bid_mult, dtype=np.float64), 1e-9)
+    roas = np.where(codes == STRATEGY_TARGET_ROAS, ref_roas * m ** (-1.0 / eta), np.nan)
+    cpa = np.where(codes == STRATEGY_TARGET_CPA, params.aov / ref_roas * m ** (1.0 / eta), np.nan)
+    return roas, cpa
+
+
+def mult_from_targets(
+    params: MarketParams, target_roas: FloatArray | None = None, target_cpa: FloatArray | None = None
+) -> FloatArray:
+    """Return the multipliers the platform bids at for the given targets (inverse of `targets_from_mult`).
+
+    Holders whose target is not given (NaN) or that do not bid to that kind of target get NaN.
+    """
+    codes = params.strategy_codes
+    eta = np.asarray(params.target_elasticity)
+    ref_roas = np.asarray(params.ref_roas)
+    h = params.n_holders
+    out = np.full(h, np.nan)
+    if target_roas is not None:
+        t = np.asarray(target_roas, dtype=np.float64)
+        ok = (codes == STRATEGY_TARGET_ROAS) & np.isfinite(t) & (t > 0)
+        out = np.where(ok, (ref_roas / np.where(ok, t, 1.0)) ** eta, out)
+    if target_cpa is not None:
+        t = np.asarray(target_cpa, dtype=np.float64)
+        ok = (codes == STRATEGY_TARGET_CPA) & np.isfinite(t) & (t > 0)
+        out = np.where(ok, (np.where(ok, t, 1.0) * ref_roas / params.aov) ** eta, out)
+    return out

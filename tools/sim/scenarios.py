@@ -17,6 +17,13 @@ Families (each changes the ranges of the `stationary` base):
 * ``s_curves``: S-shaped response (Hill slope 1.5–2.5) with the initial set-up below the knee.
 * ``tight_budget``: budgets well below the available volume (budget-limited everywhere).
 * ``loose_budget``: budgets above the available volume (volume-limited, under-delivering).
+* ``smart_bidding``: Google-like Smart Bidding: most holders bid to a ROAS target (target ROAS, maximize
+  conversion value with a target) or a CPA target (target CPA, maximize conversions with a target), the
+  rest manual CPC. The platform ignores bids there; the target is the lever.
+* ``cbo_lowest_cost``: Meta-like campaign budgets (CBO / Advantage+): the campaign is the budget holder;
+  most run lowest cost (no lever but the budget), some a cost cap (a CPA target), a few a bid cap (bids).
+
+Every family but the last two runs manual CPC everywhere (the strategy of the original market).
 """
 
 from __future__ import annotations
@@ -28,7 +35,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bidloop.core.errors import InputError
-from bidloop.tools.sim.model import MarketParams, hill
+from bidloop.tools.sim.model import (
+    STRATEGY_MANUAL,
+    STRATEGY_NONE,
+    STRATEGY_TARGET_CPA,
+    STRATEGY_TARGET_ROAS,
+    MarketParams,
+    hill,
+)
 
 __all__ = [
     "SCENARIO_FAMILIES",
@@ -50,6 +64,8 @@ ScenarioFamily = Literal[
     "s_curves",
     "tight_budget",
     "loose_budget",
+    "smart_bidding",
+    "cbo_lowest_cost",
 ]
 SCENARIO_FAMILIES: tuple[str, ...] = get_args(ScenarioFamily)
 """Every scenario family's name."""
@@ -128,6 +144,8 @@ class ScenarioDesign:
         delay_tail_days: Mean delay of the rest, days.
         delay_max_days: Kernel length, days.
         seed: The seed drawn with (weekday factors are drawn from it in `build_params`).
+        strategy: Bidding strategy code per holder (`bidloop.tools.sim.model.STRATEGY_*`; floats).
+        target_elasticity: η of Smart Bidding holders (how strongly bids follow the target).
     """
 
     family: str
@@ -158,6 +176,15 @@ class ScenarioDesign:
     delay_tail_days: float
     delay_max_days: int
     seed: int
+    strategy: FloatArray | None = None
+    target_elasticity: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        n = int(self.daily_budget.shape[0])
+        if self.strategy is None:
+            self.strategy = np.full(n, float(STRATEGY_MANUAL))
+        if self.target_elasticity is None:
+            self.target_elasticity = np.ones(n)
 
     @property
     def n_holders(self) -> int:
@@ -265,6 +292,22 @@ def draw_design(family: str, seed: int, n_holders: int, dayparts_per_day: int = 
     elif family == "loose_budget":
         design.volume_headroom = _log_uniform(rng, 0.4, 0.9, n)
         design.daily_budget = np.round(design.daily_budget * 2.0, 0)
+    elif family == "smart_bidding":
+        # Smart Bidding holders: a ROAS or a CPA target; about one in five stays on manual CPC.
+        design.strategy = rng.choice(
+            [float(STRATEGY_TARGET_ROAS), float(STRATEGY_TARGET_CPA), float(STRATEGY_MANUAL)],
+            size=n,
+            p=[0.45, 0.35, 0.2],
+        )
+        design.target_elasticity = _uniform(rng, 0.7, 1.3, n)
+    elif family == "cbo_lowest_cost":
+        # Meta campaign budgets: lowest cost mostly (only the budget moves them), some cost cap, a few bid cap.
+        design.strategy = rng.choice(
+            [float(STRATEGY_NONE), float(STRATEGY_TARGET_CPA), float(STRATEGY_MANUAL)], size=n, p=[0.6, 0.3, 0.1]
+        )
+        design.target_elasticity = _uniform(rng, 0.6, 1.2, n)
+        design.fatigue_phi = _uniform(rng, 0.004, 0.012, n)
+        design.base_cpc = _log_uniform(rng, 0.3, 1.5, n)
     return design
 
 
@@ -337,6 +380,9 @@ def build_params(design: ScenarioDesign) -> MarketParams:
         ),
         daily_budget=design.daily_budget.astype(np.float64),
         ref_bid=design.base_cpc * design.bid_to_cpc,
+        strategy=np.asarray(design.strategy, dtype=np.float64),
+        target_elasticity=np.asarray(design.target_elasticity, dtype=np.float64),
+        ref_roas=design.target_roas.astype(np.float64),
     )
 
 
