@@ -526,7 +526,8 @@ class FakeGoogleAdsServer:
             status = _STATUS_NAMES[entity.status]
             if kind is EntityKind.CAMPAIGN:
                 campaign_id = _digits(entity.ref.entity_id, "campaign")
-                portfolio = int(entity.bidding_strategy_id) if (entity.bidding_strategy_id or "").isdigit() else None
+                portfolio_text = entity.bidding_strategy_id or ""
+                portfolio = int(portfolio_text) if portfolio_text.isdigit() else None
                 lifetime = entity.budget_period is BudgetPeriod.LIFETIME and entity.flight_end is not None
                 srv.add_campaign(
                     campaign_id,

@@ -1,7 +1,9 @@
 """Talk to Google Ads through the official `google-ads` SDK behind bidloop's `PlatformClient` protocol.
 
-Reads are GAQL `search_stream` queries (one operation each, whatever the row count): structure and
-daily performance of campaigns, ad groups, keywords and ads, and search terms. Writes go through
+Reads are GAQL `search_stream` queries (one operation each, whatever the row count): the customer's
+currency and time zone (checked against bidloop.yaml on every read), structure, bidding strategies and
+daily performance of campaigns, ad groups, keywords and ads, portfolio strategies, and search terms.
+Writes go through
 `GoogleAdsService.Mutate`, which takes every supported operation type in one request, so a run sends
 ceil(actions / 10,000) mutate requests (plus one GAQL lookup of campaign budgets when budgets change).
 Each request has `partial_failure=True` (decoded per action), `validate_only` for dry runs,
@@ -550,14 +552,21 @@ class GoogleAdsPlatformClient:
     def read_snapshot(self, account_id: str) -> Snapshot:
         """Read structure and performance of one account: today so far, trailing 7 days, 14 days of history.
 
-        Sends 9 GAQL `search_stream` queries (structure and daily metrics of campaigns, ad groups,
-        keywords and ads; search terms).
+        Sends 10 GAQL `search_stream` queries: the customer's currency and time zone (compared with
+        bidloop.yaml first), structure and daily metrics of campaigns, ad groups, keywords and ads, and
+        search terms; plus one for the portfolio strategies the campaigns use (if any) and one per
+        CUSTOM_PERIOD budget (its cost since the start).
+
+        Each campaign, ad group and keyword carries the bidding strategy in force; a CPC bid only where
+        that is manual CPC; targets where the strategy has one (a portfolio's on its `BIDDING_STRATEGY`
+        entity). A CUSTOM_PERIOD budget is a lifetime budget over the campaign's flight.
 
         Raises:
             UnknownAccountError: If the account is not served by this client.
             PlatformAuthError: If the credentials are refused.
             RateLimitedError: If Google asks for a wait beyond the retry policy (e.g. the daily quota).
             PlatformError: If a query still fails after retries.
+            AccountMismatchError: If the account's currency or time zone is not the configured one.
         """
         account = self._account(account_id)
         self._check_identity(account)
