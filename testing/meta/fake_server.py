@@ -22,6 +22,10 @@ Faults on demand, `srv.inject(fault, times=1, **params)`:
 * `expired_token`: code 190 / subcode 463 (session expired).
 * `no_response`: a `null` entry in the batch answer for `entities` (the SDK's leftover batch).
 * `usage_header`: successful answers carry a usage header asking to wait `minutes`.
+* `account_usage`: successful answers carry `X-Ad-Account-Usage` with `pct` (acc_id_util_pct) and
+  `reset_s` (reset_time_duration, seconds).
+* `too_much_data`: code 1, "Please reduce the amount of data you're asking for, then retry your request"
+  (Meta's answer to an insights call too large to serve synchronously).
 
 `throttle`, `transient` and `no_response` also take `entities` to hit single write calls of a batch;
 `endpoint` (`batch`, `update`, `read`, `insights`, `edge`, `adaccounts`) limits a request-level fault.
@@ -59,6 +63,8 @@ FAULTS = (
     "expired_token",
     "no_response",
     "usage_header",
+    "account_usage",
+    "too_much_data",
 )
 """The faults `FakeMetaServer.inject` understands."""
 
@@ -505,7 +511,7 @@ class FakeMetaServer:
         for fault in self._faults:
             if fault.remaining <= 0 or fault.per_item:
                 continue
-            if fault.kind in ("partial", "no_response", "usage_header"):
+            if fault.kind in ("partial", "no_response", "usage_header", "account_usage"):
                 continue
             if fault.kind == "timeout_after_write" and not is_write:
                 continue
@@ -563,6 +569,16 @@ class FakeMetaServer:
             return _Reply(
                 int(fault.params.get("status", 500)),
                 {"message": "An unknown error occurred", "type": "OAuthException", "code": 2, "is_transient": True},
+            )
+        if fault.kind == "too_much_data":
+            return _Reply(
+                500,
+                {
+                    "message": "Please reduce the amount of data you're asking for, then retry your request",
+                    "type": "OAuthException",
+                    "code": 1,
+                    "fbtrace_id": "FAKE",
+                },
             )
         if fault.kind == "expired_token":
             return _Reply(
@@ -822,6 +838,14 @@ class FakeMetaServer:
 
     def _success_headers(self) -> dict[str, str]:
         for fault in self._faults:
+            if fault.kind == "account_usage" and fault.remaining > 0:
+                fault.remaining -= 1
+                usage = {
+                    "acc_id_util_pct": float(fault.params.get("pct", 100)),
+                    "reset_time_duration": int(fault.params.get("reset_s", 300)),
+                    "ads_api_access_tier": "standard_access",
+                }
+                return {"X-Ad-Account-Usage": json.dumps(usage)}
             if fault.kind == "usage_header" and fault.remaining > 0:
                 fault.remaining -= 1
                 return self._usage_header(float(fault.params.get("minutes", 1)))

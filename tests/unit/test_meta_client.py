@@ -17,12 +17,12 @@ from bidloop.core.decisions import WriteStatus
 from bidloop.core.entities import EntityKind, EntityRef, EntityState, Platform, Status
 from bidloop.core.errors import PlatformAuthError, UnfilteredActionError, UnknownAccountError
 from bidloop.core.metrics import Metrics
-from bidloop.core.money import micros_to_minor, minor_to_micros
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
 from bidloop.testing.meta.fake_server import FakeMetaServer
 from bidloop.tools._retry import RetryPolicy
 from bidloop.tools.meta import ENV_ACCESS_TOKEN, MetaClient, MetaCredentials, build_session
+from bidloop.tools.meta._currency import meta_units_to_micros, micros_to_meta_units
 from bidloop.tools.protocol import PlatformClient
 
 TOKEN = "EAAB-secret-token-0123456789"
@@ -548,15 +548,19 @@ def test_retries_are_bounded_by_the_retry_policy(server: FakeMetaServer) -> None
 # ---------------------------------------------------------------- units at the edge
 
 
-@given(minor=st.integers(min_value=0, max_value=10**9), currency=st.sampled_from(["USD", "EUR", "JPY", "KRW"]))
-def test_minor_units_round_trip_exactly(minor: int, currency: str) -> None:
-    assert micros_to_minor(minor_to_micros(minor, currency), currency) == minor
+_CURRENCIES = st.sampled_from(["USD", "EUR", "JPY", "KRW", "HUF", "TWD", "IDR", "BHD", "JOD"])
 
 
-@given(micros=st.integers(min_value=0, max_value=10**15), currency=st.sampled_from(["USD", "EUR", "JPY", "KRW"]))
+@given(units=st.integers(min_value=0, max_value=10**9), currency=_CURRENCIES)
+def test_meta_units_round_trip_exactly(units: int, currency: str) -> None:
+    assert micros_to_meta_units(meta_units_to_micros(units, currency), currency) == units
+
+
+@given(micros=st.integers(min_value=0, max_value=10**15), currency=_CURRENCIES)
 def test_micros_sent_to_meta_never_exceed_the_decided_amount(micros: int, currency: str) -> None:
-    back = minor_to_micros(micros_to_minor(micros, currency), currency)
-    step = 1_000_000 if currency in ("JPY", "KRW") else 10_000
+    back = meta_units_to_micros(micros_to_meta_units(micros, currency), currency)
+    # https://developers.facebook.com/docs/marketing-api/currencies -- JPY, KRW, HUF, TWD, IDR: offset 1.
+    step = 1_000_000 if currency in ("JPY", "KRW", "HUF", "TWD", "IDR") else 10_000
     assert back <= micros < back + step
 
 

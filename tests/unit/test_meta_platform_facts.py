@@ -8,7 +8,7 @@ its address next to it. The fake server encodes the same facts from the same doc
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from bidloop.core.entities import (
     Platform,
     Status,
 )
-from bidloop.core.errors import AccountMismatchError
+from bidloop.core.errors import AccountMismatchError, PlatformError
 from bidloop.core.metrics import Metrics
 from bidloop.core.settings import AccountConfig
 from bidloop.core.snapshot import Snapshot
@@ -157,7 +157,9 @@ def srv() -> Iterator[FakeMetaServer]:
         yield server
 
 
-def client_for(server: FakeMetaServer, **update: object) -> MetaClient:
+def client_for(
+    server: FakeMetaServer, sleep: Callable[[float], None] = lambda _s: None, **update: object
+) -> MetaClient:
     fields: dict[str, object] = {
         "id": ACCOUNT,
         "platform": Platform.META,
@@ -171,7 +173,7 @@ def client_for(server: FakeMetaServer, **update: object) -> MetaClient:
     return MetaClient.from_account(
         AccountConfig(**fields),  # type: ignore[arg-type]
         env={ENV_ACCESS_TOKEN: TOKEN},
-        sleep=lambda _s: None,
+        sleep=sleep,
         clock=lambda: NOW.astimezone(UTC),
         timeout_s=2.0,
     )
@@ -497,3 +499,29 @@ def test_enabling_a_disapproved_ad_is_refused_and_not_sent(srv: FakeMetaServer) 
     (result,) = client.apply(ACCOUNT, cleared(action))
     assert result.status is WriteStatus.FAILED and "DISAPPROVED" in result.message
     assert posts(srv) == []
+
+
+# ---------------------------------------------------------------- #15 usage headers and too-large requests
+
+
+def test_an_insights_call_meta_finds_too_large_fails_at_once_instead_of_being_retried(srv: FakeMetaServer) -> None:
+    # https://developers.facebook.com/docs/marketing-api/insights/best-practices/ -- code 1 "Please reduce the amount
+    # of data you're asking for, then retry your request": the same request fails the same way again.
+    srv.inject("too_much_data", times=5, endpoint="insights")
+    with pytest.raises(PlatformError) as caught:
+        client_for(srv).read_snapshot(ACCOUNT)
+    assert caught.value.retryable is False and "fewer days" in (caught.value.hint or "")
+    assert srv.requests_by_endpoint["insights"] == 1
+
+
+def test_an_ad_account_used_up_per_x_ad_account_usage_paces_the_next_batch(srv: FakeMetaServer) -> None:
+    # https://developers.facebook.com/docs/graph-api/overview/rate-limiting -- X-Ad-Account-Usage: "acc_id_util_pct"
+    # (percentage of calls made for this ad account) and "reset_time_duration" (seconds until the score resets to 0).
+    sleeps: list[float] = []
+    client = client_for(srv, sleep=sleeps.append)
+    client.read_snapshot(ACCOUNT)
+    srv.inject("account_usage", pct=100, reset_s=45)
+    bids = [set_bid("s_bid_cap", 2 * UNIT + i * 10_000).model_copy(update={"action_id": f"bid{i}"}) for i in range(51)]
+    client.apply(ACCOUNT, cleared(*bids))
+    assert srv.batch_sizes() == [50, 1]
+    assert sleeps == [45.0]  # between the two batches, as the header asked

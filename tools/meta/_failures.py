@@ -1,8 +1,11 @@
 """Classify Graph API failures for the retry layer and turn them into messages a person can act on.
 
 Meta signals throttling with error codes in an HTTP 400 JSON body (never 429) and tells how long to
-wait in the `X-Business-Use-Case-Usage` header (`estimated_time_to_regain_access`, in minutes). The
-one-hour budget lock (more than 4 budget changes per ad set per hour) is also code 17.
+wait in the `X-Business-Use-Case-Usage` header (`estimated_time_to_regain_access`, in minutes) and the
+`X-Ad-Account-Usage` header (`acc_id_util_pct` reaching 100 with `reset_time_duration`, in seconds).
+The one-hour budget lock (more than 4 budget changes per ad set per hour) is also code 17. Code 1 is
+an unknown, transient error, except when Meta asks to "reduce the amount of data": asking again for
+the same data fails the same way, so that one is final.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ __all__ = [
     "AUTH_ERROR_CODES",
     "BUDGET_LOCK_S",
     "THROTTLE_CODES",
+    "TOO_MUCH_DATA",
     "ItemsPendingError",
     "classify",
     "describe_error",
@@ -41,6 +45,9 @@ BUDGET_LOCK_S = 3600.0
 """Meta blocks budget changes of an ad set for one hour after the fourth change within an hour."""
 
 _BUC_HEADER = "x-business-use-case-usage"
+_ACCOUNT_HEADER = "x-ad-account-usage"
+TOO_MUCH_DATA = "reduce the amount of data"
+"""Words of Meta's code-1 answer to a request too large to serve synchronously."""
 
 
 class ItemsPendingError(Exception):
@@ -72,12 +79,39 @@ def header_value(headers: object, name: str) -> str | None:
     return None
 
 
-def regain_access_s(headers: object) -> float | None:
-    """Return the longest `estimated_time_to_regain_access` in the BUC usage header, in seconds.
+def _account_usage_wait_s(headers: object) -> float | None:
+    """Return `reset_time_duration` (seconds) when `X-Ad-Account-Usage` says the account is used up."""
+    raw = header_value(headers, _ACCOUNT_HEADER)
+    if not raw:
+        return None
+    try:
+        usage = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(usage, Mapping):
+        return None
+    pct, reset = usage.get("acc_id_util_pct"), usage.get("reset_time_duration")
+    if not isinstance(pct, int | float) or not isinstance(reset, int | float) or isinstance(pct, bool):
+        return None
+    if float(pct) < 100.0 or float(reset) <= 0:
+        return None
+    return float(reset)
 
-    Meta gives the value in minutes. Returns None when the header is absent or unreadable, so a
-    malformed header never blocks a run.
+
+def regain_access_s(headers: object) -> float | None:
+    """Return how long Meta's usage headers ask to wait, in seconds (None: no wait asked).
+
+    The longest `estimated_time_to_regain_access` of `X-Business-Use-Case-Usage` (Meta gives minutes),
+    or `reset_time_duration` of `X-Ad-Account-Usage` (seconds) when its `acc_id_util_pct` reached 100,
+    whichever is longer. A malformed header never blocks a run.
     """
+    account_wait = _account_usage_wait_s(headers)
+    buc_wait = _buc_wait_s(headers)
+    waits = [w for w in (account_wait, buc_wait) if w is not None]
+    return max(waits) if waits else None
+
+
+def _buc_wait_s(headers: object) -> float | None:
     raw = header_value(headers, _BUC_HEADER)
     if not raw:
         return None
@@ -113,6 +147,8 @@ def classify(exc: BaseException) -> Failure:
         if code in THROTTLE_CODES:
             return Failure(retryable=True, wait_hint_s=regain_access_s(exc.http_headers()), ambiguous=False)
         if code in AUTH_ERROR_CODES:
+            return Failure(retryable=False)
+        if code == 1 and TOO_MUCH_DATA in str(_error_body(exc).get("message") or "").lower():
             return Failure(retryable=False)
         if code in _TRANSIENT_CODES or exc.api_transient_error() or status >= 500:
             return Failure(retryable=True, wait_hint_s=regain_access_s(exc.http_headers()), ambiguous=True)
@@ -157,6 +193,12 @@ def describe_error(exc: BaseException) -> tuple[str, str | None]:
             return (
                 f"{where}: the object does not exist or this token cannot see it ({text})",
                 "check platform_account_id in bidloop.yaml (it starts with act_) and the token's access",
+            )
+        if code == 1 and TOO_MUCH_DATA in str(text).lower():
+            return (
+                f"{where}: Meta will not serve this much data in one call ({text})",
+                "the account is too large for synchronous insights; read fewer days or fewer levels "
+                "(an asynchronous insights report is not implemented yet)",
             )
         if code in THROTTLE_CODES:
             wait = regain_access_s(exc.http_headers())
