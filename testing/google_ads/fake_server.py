@@ -1355,6 +1355,9 @@ class FakeGoogleAdsServer:
                 )  # fmt: skip
                 self._state.criteria[(ad_group_id, crit.id)] = crit
                 name = f"{prefix}adGroupCriteria/{ad_group_id}~{crit.id}"
+                campaign = self._state.campaigns[self._state.ad_groups[ad_group_id].campaign_id]
+                if create.cpc_bid_micros and campaign.strategy_type not in _BID_TYPES:
+                    self.ignored_bid_writes.append(name)
                 result.ad_group_criterion_result.resource_name = name
                 if mutable:
                     self._criterion_resource(result.ad_group_criterion_result.ad_group_criterion, crit)

@@ -247,6 +247,26 @@ def test_a_bid_under_manual_cpc_is_sent_and_applied(
     assert server.keyword_bid_micros(MANUAL * 100, 1) == 1_500_000 and server.ignored_bid_writes == []
 
 
+def test_a_keyword_added_under_smart_bidding_is_created_without_a_bid(
+    client: GoogleAdsPlatformClient, server: FakeGoogleAdsServer
+) -> None:
+    adds = [
+        AddKeyword(
+            **_common(EntityKind.AD_GROUP, str(campaign * 100), f"add-{campaign}"),
+            text="new words",
+            match_type=MatchType.PHRASE,
+            cpc_bid_micros=1_000_000,
+        )
+        for campaign in (TROAS, MANUAL)
+    ]
+    results = client.apply("g1", _cleared(*adds))
+    assert [r.status for r in results] == [WriteStatus.APPLIED, WriteStatus.APPLIED]
+    [request] = [r.request for r in server.received if r.method == "Mutate"]
+    sent_bids = [op.ad_group_criterion_operation.create.cpc_bid_micros for op in request.mutate_operations]
+    assert sent_bids == [0, 1_000_000]
+    assert server.ignored_bid_writes == []
+
+
 # ---------------------------------------------------------------- targets on the strategy's own field
 
 
@@ -560,3 +580,16 @@ def test_a_refused_operation_keeps_googles_request_id(
     [result] = client.apply("g1", _cleared(_budget(MANUAL, 50_000_000, 52_000_000)))
     # GoogleAdsFailure.request_id: "The unique ID of the request that is used for debugging purposes."
     assert result.status is WriteStatus.FAILED and "request_id fake-request-" in result.message
+
+
+def test_a_per_second_developer_limit_without_a_delay_is_retried_not_deferred(
+    client: GoogleAdsPlatformClient, server: FakeGoogleAdsServer, sleeps: Sleeps
+) -> None:
+    # QuotaErrorDetails.rate_name: "The high level description of the quota bucket" -- a per-second bucket is
+    # not the daily operations limit, whatever its scope.
+    server.inject(
+        "quota", method="Mutate", code="RESOURCE_EXHAUSTED", rate_scope="DEVELOPER",
+        rate_name="Requests per developer token per second",
+    )  # fmt: skip
+    [result] = client.apply("g1", _cleared(_budget(MANUAL, 50_000_000, 52_000_000)))
+    assert result.status is WriteStatus.APPLIED and len(sleeps) == 1 and sleeps[0] < 60

@@ -78,8 +78,10 @@ _SHORT_TERM_QUOTA: frozenset[ErrorCodeName] = frozenset(
 )
 _DAILY_QUOTA: ErrorCodeName = ("quota_error", "RESOURCE_EXHAUSTED")
 # Words of a `rate_name` that name the daily operations bucket (the quotas guide counts "operations"
-# per day per developer token: https://developers.google.com/google-ads/api/docs/best-practices/quotas).
-_DAILY_RATE_WORDS = ("operation", "per day", "daily")
+# per day per developer token: https://developers.google.com/google-ads/api/docs/best-practices/quotas),
+# and words that name a short-term bucket instead (e.g. "Requests per developer token per second").
+_DAILY_RATE_WORDS = ("operation", "day", "daily")
+_SHORT_RATE_WORDS = ("second", "minute", "hour")
 # Transport-level outcomes where the request may have reached the server and been applied.
 _AMBIGUOUS_GRPC_CODES = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE})
 
@@ -149,7 +151,9 @@ def is_daily_quota(error: GoogleAdsError) -> bool:
     details = error.details.quota_error_details
     scope = getattr(details.rate_scope, "name", str(details.rate_scope))
     name = (details.rate_name or "").lower()
-    return scope == "DEVELOPER" and any(word in name for word in _DAILY_RATE_WORDS)
+    if scope != "DEVELOPER" or any(word in name for word in _SHORT_RATE_WORDS):
+        return False
+    return any(word in name for word in _DAILY_RATE_WORDS)
 
 
 def _quota_failure(errors: list[GoogleAdsError]) -> Failure:

@@ -289,7 +289,11 @@ def plan_operation(
         create.status = AdGroupCriterionStatusEnum.AdGroupCriterionStatus.ENABLED  # type: ignore[assignment]  # proto-plus enum members are ints to mypy
         create.keyword.text = action.text
         create.keyword.match_type = _MATCH_TYPES[action.match_type]  # type: ignore[assignment]  # proto-plus enum members are ints to mypy
-        create.cpc_bid_micros = round_down_to_unit(action.cpc_bid_micros, unit_micros)
+        campaign_id = strategies.campaign_of(EntityKind.AD_GROUP, ref.entity_id) if strategies else None
+        type_name = strategies.campaign_types.get(campaign_id or "") if strategies else None
+        if type_name is None or type_name in MANUAL_CPC_TYPES:
+            # Under Smart Bidding Google would store the bid and ignore it: none is sent there.
+            create.cpc_bid_micros = round_down_to_unit(action.cpc_bid_micros, unit_micros)
         return PlannedOperation(action, op, parent, _keyword_key(False, action.match_type, action.text), is_create=True)
     raise UnsupportedActionError(f"action kind {action.kind!r} is not supported on Google Ads")
 

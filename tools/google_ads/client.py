@@ -37,7 +37,7 @@ from google.ads.googleads.v26.services.types.google_ads_service import (
 from google.auth import exceptions as auth_exceptions
 from pydantic import BaseModel, ConfigDict, Field
 
-from bidloop.core.actions import Action, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
+from bidloop.core.actions import Action, AddKeyword, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
 from bidloop.core.clearance import Clearance, verify_clearance
 from bidloop.core.decisions import WriteResult, WriteStatus
 from bidloop.core.entities import (
@@ -157,7 +157,7 @@ class AccessProblem(BaseModel):
     """bidloop's account id, or None when the credentials as a whole are refused."""
     kind: str
     """`expired_token`, `missing_developer_token`, `developer_token_not_approved`, `no_access`,
-    `customer_not_found`, `auth_failed` or `unreachable`."""
+    `customer_not_found`, `auth_failed`, `unreachable`, `currency_mismatch` or `time_zone_mismatch`."""
     message: str
     hint: str
 
@@ -995,7 +995,7 @@ class GoogleAdsPlatformClient:
                         results[index] = _error_result(action, exc, "could not look up the campaign budget")
 
         strategies: StrategyContext | None = None
-        if any(isinstance(a, SetBid | SetTargetRoas | SetTargetCpa) for a in actions):
+        if any(isinstance(a, SetBid | SetTargetRoas | SetTargetCpa | AddKeyword) for a in actions):
             try:
                 strategies = self._strategy_context(account, actions)
             except BidloopError as exc:
@@ -1104,7 +1104,7 @@ class GoogleAdsPlatformClient:
         ad_group_ids: set[str] = set()
         portfolio_ids: set[str] = set()
         for action in actions:
-            if not isinstance(action, SetBid | SetTargetRoas | SetTargetCpa):
+            if not isinstance(action, SetBid | SetTargetRoas | SetTargetCpa | AddKeyword):
                 continue
             ref = action.entity
             head = ref.entity_id.partition("~")[0]
