@@ -954,17 +954,20 @@ class _GraphHandler(BaseHTTPRequestHandler):
 
 
 def demo_snapshot(account_id: str = "sim-meta", *, currency: str = "USD") -> Snapshot:
-    """Return a small hand-built Meta account: 2 campaigns, 4 ad sets (ids 115-118), 6 ads, 7 days of data."""
+    """Return a small hand-built Meta account with 7 days of data, run as Meta accounts are.
+
+    Campaigns 9001 and 9002 hold no budget; their ad sets 115-118 have daily budgets and bid caps.
+    Campaign 9003 holds a lifetime campaign budget (CBO) over a 30-day flight on its 20th day, with
+    one cost-cap ad set (119, spend limits, no budget of its own). Ad 706 is disapproved.
+    """
     now = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+    midnight = now.replace(hour=0)
     entities: list[EntityState] = []
 
     def ref(kind: EntityKind, entity_id: str) -> EntityRef:
         return EntityRef(platform=Platform.META, account_id=account_id, kind=kind, entity_id=entity_id)
 
-    for campaign_id, name in (("9001", "Prospecting"), ("9002", "Retargeting")):
-        entities.append(EntityState(ref=ref(EntityKind.CAMPAIGN, campaign_id), name=name, campaign_id=campaign_id))
-    specs = [("115", "9001", 50, 3.8), ("116", "9001", 40, 1.2), ("117", "9002", 30, 5.1), ("118", "9002", 25, 2.0)]
-    for adset_id, campaign_id, budget_units, roas in specs:
+    def week(budget_units: int, roas: float) -> tuple[Metrics, Metrics]:
         cost = budget_units * 7 * 900_000
         trailing = Metrics(
             impressions=cost // 2_000,
@@ -974,6 +977,26 @@ def demo_snapshot(account_id: str = "sim-meta", *, currency: str = "USD") -> Sna
             conversion_value_micros=int(cost * roas),
         )
         today = Metrics(impressions=trailing.impressions // 20, clicks=trailing.clicks // 20, cost_micros=cost // 20)
+        return trailing, today
+
+    for campaign_id, name in (("9001", "Prospecting"), ("9002", "Retargeting")):
+        entities.append(EntityState(ref=ref(EntityKind.CAMPAIGN, campaign_id), name=name, campaign_id=campaign_id))
+    entities.append(
+        EntityState(
+            ref=ref(EntityKind.CAMPAIGN, "9003"),
+            name="Summer sale (Advantage campaign budget)",
+            campaign_id="9003",
+            budget_period=BudgetPeriod.LIFETIME,
+            lifetime_budget_micros=3_000 * MICROS_PER_UNIT,
+            budget_remaining_micros=1_100 * MICROS_PER_UNIT,
+            flight_start=midnight - timedelta(days=19),
+            flight_end=midnight + timedelta(days=10, hours=23, minutes=59),
+            bidding_strategy=BiddingStrategy.COST_CAP,
+        )
+    )
+    specs = [("115", "9001", 50, 3.8), ("116", "9001", 40, 1.2), ("117", "9002", 30, 5.1), ("118", "9002", 25, 2.0)]
+    for adset_id, campaign_id, budget_units, roas in specs:
+        trailing, today = week(budget_units, roas)
         entities.append(
             EntityState(
                 ref=ref(EntityKind.AD_GROUP, adset_id),
@@ -981,11 +1004,27 @@ def demo_snapshot(account_id: str = "sim-meta", *, currency: str = "USD") -> Sna
                 parent_id=campaign_id,
                 campaign_id=campaign_id,
                 daily_budget_micros=budget_units * MICROS_PER_UNIT,
+                bidding_strategy=BiddingStrategy.BID_CAP,
                 cpc_bid_micros=1_250_000,
                 today=today,
                 trailing_7d=trailing,
             )
         )
+    trailing, today = week(100, 3.0)
+    entities.append(
+        EntityState(
+            ref=ref(EntityKind.AD_GROUP, "119"),
+            name="Ad set 119 (cost cap)",
+            parent_id="9003",
+            campaign_id="9003",
+            bidding_strategy=BiddingStrategy.COST_CAP,
+            target_cpa_micros=35 * MICROS_PER_UNIT,
+            daily_min_spend_micros=20 * MICROS_PER_UNIT,
+            daily_spend_cap_micros=150 * MICROS_PER_UNIT,
+            today=today,
+            trailing_7d=trailing,
+        )
+    )
     for n, (adset_id, campaign_id) in enumerate(
         [("115", "9001"), ("115", "9001"), ("116", "9001"), ("117", "9002"), ("117", "9002"), ("118", "9002")]
     ):
@@ -997,6 +1036,15 @@ def demo_snapshot(account_id: str = "sim-meta", *, currency: str = "USD") -> Sna
                 campaign_id=campaign_id,
             )
         )
+    entities.append(
+        EntityState(
+            ref=ref(EntityKind.CREATIVE, "706"),
+            name="Ad 6 (disapproved)",
+            parent_id="119",
+            campaign_id="9003",
+            delivery_blocked_by="DISAPPROVED",
+        )
+    )
     return Snapshot(account_id=account_id, platform=Platform.META, currency=currency, as_of=now, entities=entities)
 
 
@@ -1027,7 +1075,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.platform_account_id})\n"
         f"  export META_ACCESS_TOKEN={args.token}\n"
         f"  bidloop.yaml: accounts: [{{id: {args.account}, platform: meta, backend: live, "
-        f"platform_account_id: {args.platform_account_id}, endpoint: '{server.address}'}}]\n"
+        f"platform_account_id: {args.platform_account_id}, endpoint: '{server.address}', "
+        f"currency: {snapshot.currency}, time_zone: {snapshot.time_zone}}}]\n"
     )
     sys.stdout.flush()
     try:

@@ -101,7 +101,7 @@ def test_edges_page_with_cursors(srv: FakeMetaServer) -> None:
     first = get(srv, "act_7/adsets", fields="id", limit="3").json()
     assert len(first["data"]) == 3 and "next" in first["paging"]
     rest = get(srv, "act_7/adsets", fields="id", limit="3", after=first["paging"]["cursors"]["after"]).json()
-    assert len(rest["data"]) == 1 and "next" not in rest["paging"]
+    assert len(rest["data"]) == 2 and "next" not in rest["paging"]
 
 
 def test_insights_report_spend_in_major_units_and_purchase_roas(srv: FakeMetaServer) -> None:
@@ -160,3 +160,24 @@ def test_public_api_names_resolve() -> None:
     import bidloop.tools.meta as meta
 
     assert all(getattr(meta, name) is not None for name in meta.__all__)
+
+
+def test_pausing_a_campaign_shows_on_its_active_ad_sets_and_ads_as_campaign_paused(srv: FakeMetaServer) -> None:
+    # https://developers.facebook.com/documentation/ads-commerce/marketing-api/ads-webhooks/effective-status --
+    # effective status takes "into account its own status and the status of its parents".
+    assert post(srv, "9001", status="PAUSED").status_code == 200
+    assert get(srv, "115", fields="status,effective_status").json()["effective_status"] == "CAMPAIGN_PAUSED"
+    assert get(srv, "700", fields="status,effective_status").json() == {
+        "id": "700",
+        "status": "ACTIVE",
+        "effective_status": "CAMPAIGN_PAUSED",
+    }
+
+
+def test_the_demo_account_has_a_lifetime_campaign_budget_a_cost_cap_and_a_disapproved_ad(srv: FakeMetaServer) -> None:
+    campaign = get(srv, "9003", fields="lifetime_budget,budget_remaining,stop_time,bid_strategy").json()
+    assert campaign["lifetime_budget"] == "300000" and campaign["budget_remaining"] == "110000"
+    assert campaign["bid_strategy"] == "COST_CAP" and "stop_time" in campaign
+    adset = get(srv, "119", fields="daily_budget,bid_amount,daily_spend_cap").json()
+    assert adset == {"id": "119", "bid_amount": "3500", "daily_spend_cap": "15000"}
+    assert get(srv, "706", fields="effective_status").json()["effective_status"] == "DISAPPROVED"
