@@ -3,7 +3,19 @@
 It speaks the real wire protocol the facebook-business SDK uses (`/v26.0/...` over HTTP/JSON, form
 bodies, Graph batch requests, cursor paging, errors as HTTP 400 JSON with `X-Business-Use-Case-Usage`),
 so the real SDK code runs against it. State is kept: a write followed by a read shows the change.
-Meta's limit of 4 budget changes per ad set per hour is enforced (error 17), as on the real API.
+
+It encodes Meta's rules from Meta's documentation, on its own (no helper from the client it tests):
+
+* money in Meta's units, major x the currency's offset from Meta's currency table (HUF, JPY, ... 1);
+* `effective_status` derived from the object's own status, its parents' and an ad's review
+  (CAMPAIGN_PAUSED, ADSET_PAUSED, DISAPPROVED, ...);
+* campaign budgets (CBO): an ad set inside one takes no budget, only spend limits, and the
+  campaign's `bid_strategy` governs it; lifetime budgets with their flight (`stop_time` on
+  campaigns, `end_time` on ad sets) and `budget_remaining`, never set below what was spent;
+* `bid_amount` acted on only under LOWEST_COST_WITH_BID_CAP and COST_CAP: under other strategies
+  the call is taken but changes nothing and is listed in `ignored_writes`; `bid_constraints`
+  (`roas_average_floor`) only under LOWEST_COST_WITH_MIN_ROAS;
+* the limit of 4 budget changes per ad set per hour (error 17).
 
     with FakeMetaServer.from_snapshot(snapshot) as srv:
         client = MetaClient.from_account(account.model_copy(update={"endpoint": srv.address}))
