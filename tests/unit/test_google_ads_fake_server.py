@@ -275,3 +275,35 @@ def test_search_term_whose_parent_is_neither_a_keyword_nor_an_ad_group_is_refuse
     snapshot = _account_with_terms(_term("lost term", "999"))
     with pytest.raises(InputError, match=r"search term 'lost term' has parent '999'"):
         FakeGoogleAdsServer.from_snapshot(snapshot)
+
+
+def test_a_snapshot_seeds_strategies_portfolios_targets_and_total_budgets_as_google_holds_them() -> None:
+    from bidloop.core.entities import BiddingStrategy, BudgetPeriod
+
+    def ref(kind: EntityKind, entity_id: str) -> EntityRef:
+        return EntityRef(platform=Platform.GOOGLE_ADS, account_id="g", kind=kind, entity_id=entity_id)
+
+    today = date(2025, 3, 10)
+    day = Metrics(clicks=10, cost_micros=30_000_000)
+    flight_start = datetime(2025, 3, 1, tzinfo=UTC)
+    entities = [
+        EntityState(ref=ref(EntityKind.BIDDING_STRATEGY, "9"), name="Shared", target_roas_bps=25_000,
+                    bidding_strategy=BiddingStrategy.TARGET_ROAS),
+        EntityState(ref=ref(EntityKind.CAMPAIGN, "1"), name="tROAS", daily_budget_micros=50_000_000,
+                    bidding_strategy=BiddingStrategy.TARGET_ROAS, target_roas_bps=35_000),
+        EntityState(ref=ref(EntityKind.CAMPAIGN, "2"), name="In portfolio", daily_budget_micros=50_000_000,
+                    bidding_strategy=BiddingStrategy.TARGET_ROAS, bidding_strategy_id="9"),
+        EntityState(ref=ref(EntityKind.CAMPAIGN, "3"), name="Total", daily_budget_micros=20_000_000,
+                    budget_period=BudgetPeriod.LIFETIME, lifetime_budget_micros=900_000_000,
+                    budget_remaining_micros=200_000_000, flight_start=flight_start,
+                    flight_end=datetime(2025, 3, 19, 23, 59, tzinfo=UTC), daily_history=[day] * 14,
+                    trailing_7d=Metrics(clicks=70, cost_micros=210_000_000)),
+    ]  # fmt: skip
+    snapshot = Snapshot(account_id="g", platform=Platform.GOOGLE_ADS, as_of=datetime(2025, 3, 10, 12, tzinfo=UTC),
+                        entities=entities)  # fmt: skip
+    srv = FakeGoogleAdsServer.from_snapshot(snapshot, today=today)
+    # Google's target_roas is a ratio (v26 TargetRoas.target_roas "between 0.01 and 1000.0"): 35,000 bps is 3.5.
+    assert srv.campaign_strategy(1) == ("TARGET_ROAS", None) and srv.campaign_target(1) == (3.5, None)
+    assert srv.campaign_strategy(2) == ("TARGET_ROAS", 9) and srv.portfolio_target(9) == (2.5, None)
+    # A total budget holds what remains plus what was spent since the start (9 served days of 30.00 before today).
+    assert srv.budget_total_micros(3) == 200_000_000 + 9 * 30_000_000
