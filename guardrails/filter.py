@@ -278,9 +278,8 @@ def _clip_message(c: Candidate, desired: int, target: int, why: str) -> str:
             f"Clipped: new keyword {action.text!r} asked for a bid of {c.money(desired)}; "
             f"set to {c.money(target)} because {why}."
         )
-    what = {SetBudget: "daily budget", SetTargetRoas: "ROAS target", SetTargetCpa: "CPA target"}.get(
-        type(action), "bid"
-    )
+    whats: dict[type, str] = {SetBudget: "daily budget", SetTargetRoas: "ROAS target", SetTargetCpa: "CPA target"}
+    what = whats.get(type(action), "bid")
     return (
         f"Clipped: {what} of {action.entity.kind} {action.entity.entity_id} asked to go from "
         f"{c.show(action.old_value)} to {c.show(desired)}; set to {c.show(target)} because {why}."

@@ -305,12 +305,13 @@ def check_stale_value(c: Candidate) -> Block | None:
         return None
     current = current_value(action, entity)
     if current is None:
-        what = {
+        whats: dict[type, str] = {
             SetBudget: "daily budget (shared budget?)",
             SetBid: "manual bid (automated bidding?)",
             SetTargetRoas: "ROAS target (set one in the platform first)",
             SetTargetCpa: "CPA target (set one in the platform first)",
-        }.get(type(action), "value")
+        }
+        what = whats.get(type(action), "value")
         return Block("stale_value", f"Blocked: {entity.ref.kind} {entity.ref.entity_id} has no {what} to change.")
     if current != action.old_value:
         if isinstance(current, int):

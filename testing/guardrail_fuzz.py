@@ -379,12 +379,13 @@ def _action(
     if history and roll < 0.1:
         prior = history[rng.randrange(len(history))]
         if isinstance(prior, SetBudget | SetBid | SetTargetRoas | SetTargetCpa):
-            field_name = {
+            fields: dict[type, str] = {
                 SetBudget: "new_daily_budget_micros",
                 SetBid: "new_cpc_bid_micros",
                 SetTargetRoas: "new_target_roas_bps",
                 SetTargetCpa: "new_target_cpa_micros",
-            }[type(prior)]
+            }
+            field_name = fields[type(prior)]
             return _construct(
                 type(prior), **{**prior.__dict__, "action_id": f"a{n}", field_name: _new_value(rng, 10**6)}
             )
@@ -737,12 +738,13 @@ def violations(case: FuzzCase, decisions: Sequence[Decision]) -> list[str]:
             continue
         old, new = int(f.old_value), int(f.new_value)
         is_target = isinstance(f, SetTargetRoas | SetTargetCpa)
-        current = {
+        currents: dict[type, int | None] = {
             SetBudget: entity.daily_budget_micros,
             SetBid: entity.cpc_bid_micros,
             SetTargetRoas: entity.target_roas_bps,
             SetTargetCpa: entity.target_cpa_micros,
-        }[type(f)]
+        }
+        current = currents[type(f)]
         if current != old:
             out.append(f"{tag}: old value {old} is not the current {current}")
         asked_new = int(asked.new_value)
