@@ -651,6 +651,15 @@ def _plan_summary(intent: OperatorIntent, report: RunReport, plan: list[PlanLine
             + ", ".join(f"{_short(line)} ({line.old_value} → {line.final_value or line.new_value})" for line in taken)
             + "."
         )
+    targets = [
+        line for line in plan if line.kind in ("set_target_roas", "set_target_cpa") and line.verdict != "blocked"
+    ]
+    if targets:
+        parts.append(
+            "Smart Bidding targets: "
+            + ", ".join(f"{_short(line)} ({line.old_value} → {line.final_value or line.new_value})" for line in targets)
+            + "."
+        )
     surprises = {k: v for k, v in verdicts.items() if k != "allowed"}
     if surprises:
         parts.append(

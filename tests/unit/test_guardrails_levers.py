@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bidloop.agents.operator_intent import IntentKind, OperatorIntent
 from bidloop.agents.reporting import build_report
 from bidloop.core.actions import (
     ACTION_ADAPTER,
@@ -29,6 +30,7 @@ from bidloop.core.limits import GuardrailLimits
 from bidloop.core.metrics import Metrics
 from bidloop.core.snapshot import Snapshot
 from bidloop.core.store import Store
+from bidloop.graph.chat import PlanLine, _plan_summary
 from bidloop.guardrails import FilterContext, evaluate, plan_rollback
 from bidloop.guardrails.filter import history_from_ledger
 from bidloop.guardrails.rules import evidence_of
@@ -577,3 +579,22 @@ def test_reports_show_a_roas_target_as_a_roas_and_a_cpa_target_as_money() -> Non
     roas_line, cpa_line = report.actions
     assert (roas_line.old_value, roas_line.final_value) == ("ROAS 3.00 (300 %)", "ROAS 2.80 (280 %)")
     assert cpa_line.old_value is not None and "20.00" in cpa_line.old_value
+
+
+def test_the_chat_plan_names_each_target_change_with_its_roas() -> None:
+    snap = google_account()
+    action = roas("c1", 30_000, 28_000)
+    report = build_report(
+        run_id="r",
+        mode="dry-run",
+        trigger="chat",
+        status="completed",
+        snapshots={ACCOUNT: snap},
+        actions=[action],
+        decisions=judge(snap, action),
+        results=[],
+    )
+    plan = [PlanLine.from_action_line(line) for line in report.actions]
+    intent = OperatorIntent(intents=[IntentKind.LOWER_BIDS])
+    summary = _plan_summary(intent, report, plan, live=False, what_if=False)
+    assert "Smart Bidding targets: c1 c1 (ROAS 3.00 (300 %) → ROAS 2.80 (280 %))." in summary
