@@ -15,6 +15,14 @@ Until a learned policy is configured, this is the marginal-ROAS heuristic (`heur
   leaders): then where ROAS is above target and volume, not budget, limits it or the account lags pace.
 * Unattended, budget moves only between holders that spend their budgets, so total spend does not
   grow; with named leaders, unused budget elsewhere is moved to them too.
+* **The lever the strategy listens to.** Bids move only where the bidding strategy in force uses bids
+  (manual CPC, Meta bid cap). Under Smart Bidding the platform ignores bids, so the same decision moves
+  the holder's target instead: to spend less at a higher return, raise the ROAS target (`SetTargetRoas`)
+  or lower the CPA target (`SetTargetCpa`); to spend more, the reverse. Under lowest cost only the
+  budget moves it.
+* **Only what delivers, only with evidence.** A holder that does not deliver (paused, under a paused
+  campaign, flight ended) neither gives nor receives budget; a holder, keyword or ad group with fewer
+  than `min_clicks_for_bid_change` clicks over the trailing week gets no budget, bid or target action.
 
 Every action records the policy version that produced it.
 """
@@ -25,13 +33,13 @@ import math
 
 import numpy as np
 
-from bidloop.core.actions import Action, AgentName, SetBid, SetBudget
+from bidloop.core.actions import Action, AgentName, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
 from bidloop.core.agent_context import AgentContext
-from bidloop.core.entities import EntityKind, EntityState, Status
+from bidloop.core.entities import EntityKind, EntityState
 from bidloop.core.money import format_money
 from bidloop.core.snapshot import Snapshot
 
-__all__ = ["HolderEstimate", "estimate_holders", "propose_bid_actions"]
+__all__ = ["HolderEstimate", "estimate_holders", "propose_bid_actions", "uses_bids"]
 
 AGENT = AgentName.BID_SHIFTER
 _DEFAULT_ELASTICITY = 0.6
@@ -71,11 +79,23 @@ def _elasticity(entity: EntityState) -> float:
     return min(max(slope, 0.2), 1.2)
 
 
-def estimate_holders(snapshot: Snapshot) -> list[HolderEstimate]:
-    """Estimate ROAS, elasticity and budget utilisation of every enabled budget holder."""
+def uses_bids(entity: EntityState) -> bool:
+    """Return True if the platform acts on the entity's bid (manual CPC, bid cap; unknown counts as manual)."""
+    return entity.bidding_strategy is None or entity.bidding_strategy.uses_bids
+
+
+def estimate_holders(snapshot: Snapshot, min_clicks: int = 0) -> list[HolderEstimate]:
+    """Estimate ROAS, elasticity and budget utilisation of every delivering budget holder.
+
+    Holders that do not deliver (paused, under a paused campaign) and holders with fewer than
+    `min_clicks` clicks over the trailing week are left out: there is nothing to act on, or not
+    enough evidence to act.
+    """
     estimates = []
     for e in snapshot.budget_holders():
-        if e.status is not Status.ENABLED or not e.daily_budget_micros:
+        if not e.is_delivering or not e.daily_budget_micros:
+            continue
+        if e.trailing_7d.clicks < min_clicks:
             continue
         week = e.trailing_7d
         roas = week.roas or 0.0
@@ -98,7 +118,7 @@ def propose_bid_actions(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
 
 
 def _budget_shifts(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
-    estimates = estimate_holders(snapshot)
+    estimates = estimate_holders(snapshot, ctx.tuning.min_clicks_for_bid_change)
     if len(estimates) < 2:
         return []
     shift = ctx.tuning.max_budget_shift_pct / 100.0
@@ -191,15 +211,15 @@ def _bid_moves(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
     tuning = ctx.tuning
     steer = ctx.steering
     step = (steer.bid_step_pct or tuning.bid_step_pct) / 100.0
-    target = tuning.roas_target
-    holders = {h.entity.ref.entity_id: h for h in estimate_holders(snapshot)}
+    holder_list = estimate_holders(snapshot, tuning.min_clicks_for_bid_change)
+    holders = {h.entity.ref.entity_id: h for h in holder_list}
     spent_today = snapshot.totals_today().cost_micros
     planned_today = snapshot.account_daily_budget_micros * snapshot.expected_spend_fraction
     lagging = planned_today > 0 and spent_today < planned_today * (1 - tuning.pace_lag_pct / 100.0)
 
     candidates: list[tuple[EntityState, HolderEstimate | None]] = []
     for e in snapshot.entities:
-        if e.cpc_bid_micros is None or e.status is not Status.ENABLED:
+        if e.cpc_bid_micros is None or not e.is_delivering or not uses_bids(e):
             continue
         if e.ref.kind is EntityKind.KEYWORD:
             campaign = holders.get(e.campaign_id or "") or holders.get(e.parent_id or "")
@@ -212,22 +232,8 @@ def _bid_moves(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
         week = e.trailing_7d
         if week.clicks < tuning.min_clicks_for_bid_change or e.cpc_bid_micros is None:
             continue
-        roas = week.roas or 0.0
-        focus = e.ref.entity_id in steer.focus_entity_ids
-        volume_limited = holder is not None and not holder.budget_binding
-        direction: str | None = None
-        why = ""
-        steered_up = steer.bid_direction == "up" or focus
-        if roas >= target and steered_up and (volume_limited or lagging or focus or steer.bid_direction == "up"):
-            direction = "up"
-            cause = "volume, not budget, limits it" if volume_limited else "the account lags pace today"
-            why = f"ROAS {roas:.2f} is above the {target:.1f} target and {cause}"
-        elif roas < target * 0.5 and not focus and holder is not None and holder.budget_binding:
-            direction = "down"
-            why = f"ROAS {roas:.2f} is below half the {target:.1f} target over {week.clicks} clicks"
-        if direction is None or (steer.bid_direction and direction != steer.bid_direction):
-            continue
-        if steer.only_where_effective and direction == "up" and roas < target:
+        direction, why = _direction(ctx, e, holder, lagging)
+        if direction is None:
             continue
         factor = 1 + step if direction == "up" else 1 - step
         new_bid = max(1, int(e.cpc_bid_micros * factor))
@@ -247,4 +253,84 @@ def _bid_moves(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
                 ),
             )
         )
+    for h in holder_list:
+        action = _target_move(snapshot, ctx, h, lagging, step)
+        if action is not None:
+            actions.append(action)
     return actions
+
+
+def _direction(
+    ctx: AgentContext, e: EntityState, holder: HolderEstimate | None, lagging: bool
+) -> tuple[str | None, str]:
+    """Return which way to move an entity's spend lever ("up" = spend more) and why, or (None, "")."""
+    steer = ctx.steering
+    target = ctx.tuning.roas_target
+    week = e.trailing_7d
+    roas = week.roas or 0.0
+    focus = e.ref.entity_id in steer.focus_entity_ids
+    volume_limited = holder is not None and not holder.budget_binding
+    direction: str | None = None
+    why = ""
+    steered_up = steer.bid_direction == "up" or focus
+    if roas >= target and steered_up and (volume_limited or lagging or focus or steer.bid_direction == "up"):
+        direction = "up"
+        cause = "volume, not budget, limits it" if volume_limited else "the account lags pace today"
+        why = f"ROAS {roas:.2f} is above the {target:.1f} target and {cause}"
+    elif roas < target * 0.5 and not focus and holder is not None and holder.budget_binding:
+        direction = "down"
+        why = f"ROAS {roas:.2f} is below half the {target:.1f} target over {week.clicks} clicks"
+    if direction is None or (steer.bid_direction and direction != steer.bid_direction):
+        return None, ""
+    if steer.only_where_effective and direction == "up" and roas < target:
+        return None, ""
+    return direction, why
+
+
+def _target_move(snapshot: Snapshot, ctx: AgentContext, h: HolderEstimate, lagging: bool, step: float) -> Action | None:
+    """Return a target change for a Smart Bidding holder (the lever its strategy listens to), or None.
+
+    Spend less ("down"): raise a ROAS target, lower a CPA target. Spend more ("up"): the reverse.
+    """
+    e = h.entity
+    strategy = e.bidding_strategy
+    if strategy is None or strategy.uses_bids:
+        return None
+    direction, why = _direction(ctx, e, h, lagging)
+    if direction is None:
+        return None
+    more = direction == "up"
+    effect = "more volume at ROAS above target" if more else "less spend at poor ROAS"
+    if strategy.uses_target_roas and e.target_roas_bps:
+        old = e.target_roas_bps
+        new = max(1, round(old / (1 + step) if more else old * (1 + step)))
+        if new == old:
+            return None
+        return SetTargetRoas(
+            action_id=ctx.next_action_id(AGENT.value),
+            entity=e.ref,
+            agent=AGENT,
+            reason=f"{why}; {strategy.value} ignores bids, so the ROAS target moves "
+            f"({old / 10_000:.2f} -> {new / 10_000:.2f})",
+            policy_version=ctx.policy_version,
+            old_target_roas_bps=old,
+            new_target_roas_bps=new,
+            expected_effect=effect,
+        )
+    if strategy.uses_target_cpa and e.target_cpa_micros:
+        old_cpa = e.target_cpa_micros
+        new_cpa = max(1, round(old_cpa * (1 + step) if more else old_cpa / (1 + step)))
+        if new_cpa == old_cpa:
+            return None
+        return SetTargetCpa(
+            action_id=ctx.next_action_id(AGENT.value),
+            entity=e.ref,
+            agent=AGENT,
+            reason=f"{why}; {strategy.value} ignores bids, so the CPA target moves "
+            f"({format_money(old_cpa, snapshot.currency)} -> {format_money(new_cpa, snapshot.currency)})",
+            policy_version=ctx.policy_version,
+            old_target_cpa_micros=old_cpa,
+            new_target_cpa_micros=new_cpa,
+            expected_effect=effect,
+        )
+    return None

@@ -7,7 +7,10 @@ Usage (from the repo root):
     python bench/policy_quality.py --train         # also re-run the documented training and time it
 
 Prints a table (% of horizon oracle per family, 95 % bootstrap CIs, paired difference to the best
-baseline), then as the very last line one JSON object with the headline keys. Same arguments ⇒ the same
+baseline), then as the very last line one JSON object with the headline keys, among them
+`target_actions_share`: of the learned policy's bid-type actions (bid or target moves of 2 % or more),
+the share that were target changes on Smart Bidding holders (the rest are bids where the strategy uses
+bids; under lowest cost the policy has no such lever). Same arguments ⇒ the same
 numbers (common random numbers, fixed seeds, single-threaded torch).
 """
 
@@ -139,6 +142,13 @@ def main() -> None:
     print(f"documented training run: {meta.command!r}: {train_wall_s:.0f} s wall ({train_source})")
     print(f"evaluation wall time: {eval_wall_s:.0f} s; plot: {args.plot}")
     overspend_any = sum(1 for s in scores if any(v > 0 for v in s.overspent_days.values()))
+    bid_moves = sum(s.lever_moves.get("learned", (0, 0))[0] for s in scores)
+    target_moves = sum(s.lever_moves.get("learned", (0, 0))[1] for s in scores)
+    target_share = target_moves / (bid_moves + target_moves) if bid_moves + target_moves else 0.0
+    print(
+        f"learned bid-type actions: {bid_moves} bid moves, {target_moves} target moves "
+        f"(target share {target_share:.1%})"
+    )
     result = {
         "policy": meta.policy_id,
         "policy_version": meta.version,
@@ -157,6 +167,9 @@ def main() -> None:
         "per_family_pct": {f: round(rows["learned"]["per_family"][f]["mean_pct"], 3) for f in args.families},
         "overspend_scenarios": rows["learned"]["overspend_scenarios"],
         "overspend_scenarios_any_policy": overspend_any,
+        "target_actions_share": round(target_share, 4),
+        "learned_bid_moves": bid_moves,
+        "learned_target_moves": target_moves,
         "solver_failures": summary["solver_failures"],
         "env_holder_steps_per_s": round(throughput, 1),
         "train_wall_s": train_wall_s,

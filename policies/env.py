@@ -3,12 +3,16 @@
 * `MarketSession` plays one scenario: a decision step is a daypart; the policy sets each holder's daily
   budget (the platform paces it within the day) and bid multiplier. It keeps the account's total
   budget (the projection never lets a day's spend exceed it), reports what a platform would (spend and
-  clicks exactly; conversion value noisy and delayed) and accumulates the *expected* true value of
+  clicks exactly; conversions and their value noisy and delayed; the bid where the strategy uses bids,
+  the ROAS or CPA target where it uses one) and accumulates the *expected* true value of
   what was played, which is what every policy is scored on (common random numbers: the exogenous
   path depends on the seed only).
 * `BudgetMarketEnv` is the Gymnasium env over one session of fixed size (passes `check_env`):
   observation ``(N · F,)`` (the per-holder features of `bidloop.policies.observation`, flattened),
-  action ``(N · 2,)`` in [-1, 1] (per holder: budget wish, bid factor).
+  action ``(N · 2,)`` in [-1, 1] (per holder: budget wish, lever factor). The lever is what the
+  holder's bidding strategy listens to (`bidloop.tools.sim.model.lever_factor_to_mult`): the bid under
+  manual CPC, the target under Smart Bidding (a factor > 1 lowers a ROAS target or raises a CPA target:
+  more spend at a lower return), nothing under lowest cost.
 * `HolderVecEnv` exposes every holder of several sessions as one SB3 sub-env with observation ``(F,)``
   and action ``(2,)``: one policy shared across holders (parameter sharing), which is what lets the
   trained policy act on an account of 1 to 10,000 holders. Every holder of an account gets the
@@ -34,8 +38,13 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from bidloop.core.errors import InputError
 from bidloop.core.money import MICROS_PER_UNIT
 from bidloop.policies.observation import N_FEATURES, ReportedHolders, holder_features
-from bidloop.policies.projection import action_to_multipliers, project_bid_multipliers, project_budgets
+from bidloop.policies.projection import action_to_multipliers, project_budgets
 from bidloop.tools.sim.model import (
+    BID_MULT_HIGH,
+    BID_MULT_LOW,
+    STRATEGY_MANUAL,
+    STRATEGY_TARGET_CPA,
+    STRATEGY_TARGET_ROAS,
     CoreState,
     ExoPath,
     MarketParams,
@@ -46,11 +55,16 @@ from bidloop.tools.sim.model import (
     expected_step,
     initial_core_state,
     initial_exo_state,
+    lever_factor_to_mult,
     rollout_expected,
+    targets_from_mult,
 )
 from bidloop.tools.sim.scenarios import SCENARIO_FAMILIES, draw_scenario
 
 __all__ = [
+    "BID_MULT_HIGH",
+    "BID_MULT_LOW",
+    "MIN_LEVER_MOVE",
     "TEST_SEED_BASE",
     "TRAIN_SEED_BASE",
     "BudgetMarketEnv",
@@ -64,8 +78,8 @@ TRAIN_SEED_BASE = 0
 TEST_SEED_BASE = 1_000_000
 """Test scenarios use seeds from 1_000_000 on: disjoint from training by construction."""
 
-BID_MULT_LOW = 0.5
-BID_MULT_HIGH = 2.0
+MIN_LEVER_MOVE = 0.02
+"""A bid or target move below 2 % is not an action (the live policy drops it too)."""
 FloatArray = NDArray[np.float64]
 
 
@@ -137,10 +151,16 @@ class MarketSession:
         self.state: CoreState = initial_core_state(h, 1)
         self.step_index = 0
         self.spent_today = np.zeros(h)
-        self._today = np.zeros((3, h))  # cost, reported value, clicks
-        self._days = np.zeros((7, 3, h))
+        self._today = np.zeros((4, h))  # cost, reported value, clicks, reported conversions
+        self._days = np.zeros((7, 4, h))
         self._days_seen = 0
         self._pending = np.zeros((h, self.params.delay_steps))
+        self._pending_conv = np.zeros((h, self.params.delay_steps))
+        codes = self.params.strategy_codes
+        self.uses_bids = codes == STRATEGY_MANUAL
+        self.smart = (codes == STRATEGY_TARGET_ROAS) | (codes == STRATEGY_TARGET_CPA)
+        self.bid_moves = 0
+        self.target_moves = 0
         self.value_trace: list[float] = []
         self.spend_trace: list[FloatArray] = []
         self.bid_trace: list[FloatArray] = []
@@ -155,6 +175,8 @@ class MarketSession:
         self.bid_trace.clear()
         self.budget_trace.clear()
         self.day_spend.clear()
+        self.bid_moves = 0
+        self.target_moves = 0
 
     # -- playing ----------------------------------------------------------------------------------
 
@@ -173,7 +195,8 @@ class MarketSession:
 
         Args:
             budget_wish: ``(N,)`` wished budget factors (1 = keep).
-            bid_factor: ``(N,)`` bid factors (1 = keep); the multiplier stays in [0.5, 2].
+            bid_factor: ``(N,)`` lever factors (1 = keep; > 1 = spend more): a bid factor under manual
+                CPC, a target move under Smart Bidding, ignored under lowest cost; m stays in [0.5, 2].
         """
         limit = self.spec.max_change_pct
         cur = np.round(self.budget * MICROS_PER_UNIT)
@@ -187,7 +210,10 @@ class MarketSession:
         self.budget = new.astype(np.float64) / MICROS_PER_UNIT
         step = 1.0 + limit / 100.0
         factor = np.clip(np.asarray(bid_factor, dtype=np.float64), 1.0 / step, step)
-        self.bid_mult = project_bid_multipliers(self.bid_mult, factor, low=BID_MULT_LOW, high=BID_MULT_HIGH)
+        moved = np.abs(factor - 1.0) >= MIN_LEVER_MOVE
+        self.bid_moves += int((moved & self.uses_bids).sum())
+        self.target_moves += int((moved & self.smart).sum())
+        self.bid_mult = lever_factor_to_mult(self.params, self.bid_mult, factor)
 
     def step(self) -> float:
         """Play the next daypart with the current budgets and bids; return its expected conversion value."""
@@ -217,10 +243,14 @@ class MarketSession:
         value = draw_order_value(conversions, self.params.aov, self.params.aov_sigma, self._noise_rng)
         fractions = draw_delay_fractions(self.params.delay_kernel, conversions, self._delay_rng)
         self._pending += value[:, None] * fractions
+        self._pending_conv += conversions[:, None] * fractions
         reported_value = self._pending[:, 0].copy()
+        reported_conv = self._pending_conv[:, 0].copy()
         self._pending[:, :-1] = self._pending[:, 1:]
         self._pending[:, -1] = 0.0
-        self._today += np.stack([out.spend, reported_value, out.clicks])
+        self._pending_conv[:, :-1] = self._pending_conv[:, 1:]
+        self._pending_conv[:, -1] = 0.0
+        self._today += np.stack([out.spend, reported_value, out.clicks, reported_conv])
         self.step_index += 1
         expected_value = float(out.value.sum())
         self.value_trace.append(expected_value)
@@ -256,9 +286,10 @@ class MarketSession:
         done_share = w[:, :daypart].sum(axis=1) / w.sum(axis=1)
         esf = float((self.budget * done_share).sum() / max(self.budget.sum(), 1e-9))
         m = MICROS_PER_UNIT
+        target_roas, target_cpa = targets_from_mult(self.params, self.bid_mult)
         return ReportedHolders(
             budget_micros=np.round(self.budget * m),
-            bid_micros=self.bid_mult * self.params.ref_bid * m,
+            bid_micros=np.where(self.uses_bids, self.bid_mult * self.params.ref_bid * m, np.nan),
             today_cost_micros=today[0] * m,
             today_value_micros=today[1] * m,
             today_clicks=today[2].copy(),
@@ -269,6 +300,9 @@ class MarketSession:
             daypart=daypart,
             dayparts_per_day=p,
             expected_spend_fraction=esf,
+            week_conversions=week[3].copy(),
+            target_roas=target_roas,
+            target_cpa_micros=target_cpa * m,
         )
 
     # -- scoring ----------------------------------------------------------------------------------

@@ -42,12 +42,16 @@ class EpisodeResult:
         overspent_days: Days whose account spend exceeded the account's daily budget.
         plan: Spend and bid multipliers per step (seeds the oracle).
         mean_abs_budget_change: Mean |Δbudget| / budget per step (action volatility).
+        bid_moves: Lever moves (≥ 2 %) on holders whose strategy uses bids.
+        target_moves: Lever moves (≥ 2 %) on Smart Bidding holders: target changes.
     """
 
     value: float
     overspent_days: int
     plan: Plan
     mean_abs_budget_change: float
+    bid_moves: int = 0
+    target_moves: int = 0
 
 
 def play(policy: BidPolicy, spec: EpisodeSpec) -> EpisodeResult:
@@ -62,7 +66,9 @@ def play(policy: BidPolicy, spec: EpisodeSpec) -> EpisodeResult:
     prev = np.vstack([session.initial_budget[None, :], budgets[:-1]])
     change = float(np.mean(np.abs(budgets - prev) / np.maximum(prev, 1e-9)))
     plan = Plan(np.stack(session.spend_trace), np.stack(session.bid_trace))
-    return EpisodeResult(session.total_value, session.overspent_days(), plan, change)
+    return EpisodeResult(
+        session.total_value, session.overspent_days(), plan, change, session.bid_moves, session.target_moves
+    )
 
 
 @dataclass
@@ -76,6 +82,7 @@ class ScenarioScores:
         solver_failures: Policies that beat the raw oracle (flagged, then the oracle is raised to them).
         overspent_days: Overspent days per policy.
         volatility: Mean |Δbudget| / budget per step, per policy.
+        lever_moves: (bid moves, target moves) per policy.
     """
 
     spec: EpisodeSpec
@@ -84,6 +91,12 @@ class ScenarioScores:
     solver_failures: list[str] = field(default_factory=list)
     overspent_days: dict[str, int] = field(default_factory=dict)
     volatility: dict[str, float] = field(default_factory=dict)
+    lever_moves: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def target_share(self, name: str) -> float | None:
+        """Return the share of a policy's bid-type moves that were target changes (None if it moved none)."""
+        bids, targets = self.lever_moves.get(name, (0, 0))
+        return targets / (bids + targets) if bids + targets else None
 
     def pct_of_oracle(self, name: str) -> float:
         """Return a policy's value as % of the horizon oracle."""
@@ -143,6 +156,7 @@ def evaluate_scenarios(
                 solver_failures=beaten,
                 overspent_days={k: r.overspent_days for k, r in played.items()},
                 volatility={k: r.mean_abs_budget_change for k, r in played.items()},
+                lever_moves={k: (r.bid_moves, r.target_moves) for k, r in played.items()},
             )
         )
         if progress is not None:

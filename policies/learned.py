@@ -4,7 +4,14 @@
 deterministic actions ``(N, 2)`` out, for any N. `LearnedBidPolicy` is what the graph's bid shifter
 calls: it builds the observation from the snapshot with the same function the env uses, projects the
 budget wishes onto budgets that keep the account total and the max-change limit, and returns
-`SetBudget` / `SetBid` actions that record the policy version and say why in words.
+`SetBudget` / `SetBid` / `SetTargetRoas` / `SetTargetCpa` actions that record the policy version and
+say why in words.
+
+The policy's second output is the holder's spend lever (> 1 = spend more). It becomes the lever the
+bidding strategy in force listens to: the bids where the strategy uses bids (manual CPC, Meta bid
+cap), the ROAS target where it bids to one (divided by the factor: a lower target spends more), the
+CPA target where it bids to one (multiplied by the factor), nothing under lowest cost. Only holders
+that deliver and have at least `min_clicks_for_bid_change` clicks over the trailing week are acted on.
 """
 
 from __future__ import annotations
@@ -17,13 +24,19 @@ import torch
 from numpy.typing import NDArray
 from stable_baselines3 import PPO
 
-from bidloop.core.actions import Action, AgentName, SetBid, SetBudget
+from bidloop.core.actions import Action, AgentName, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
 from bidloop.core.agent_context import AgentContext
-from bidloop.core.entities import EntityKind, EntityState, Status
+from bidloop.core.entities import EntityKind, EntityState
 from bidloop.core.errors import PolicyError
 from bidloop.core.money import format_money
 from bidloop.core.snapshot import Snapshot
-from bidloop.policies.observation import N_FEATURES, ReportedHolders, holder_features, reported_from_snapshot
+from bidloop.policies.observation import (
+    N_FEATURES,
+    ReportedHolders,
+    holder_features,
+    reported_from_snapshot,
+    uses_bids,
+)
 from bidloop.policies.projection import action_to_multipliers, project_budgets
 from bidloop.policies.registry import PolicyFiles, PolicyMetadata
 
@@ -107,7 +120,7 @@ def _bid_targets(snapshot: Snapshot) -> dict[str, list[EntityState]]:
     """Return, per holder id, the entities whose bid moves with the holder's (its enabled keywords / ad groups)."""
     targets: dict[str, list[EntityState]] = {}
     for e in snapshot.entities:
-        if not e.cpc_bid_micros or e.status is not Status.ENABLED:
+        if not e.cpc_bid_micros or not e.is_delivering or not uses_bids(e):
             continue
         if e.ref.kind not in (EntityKind.KEYWORD, EntityKind.AD_GROUP):
             continue
@@ -157,7 +170,12 @@ class LearnedBidPolicy:
         """Return budget and bid actions for one account, from its snapshot only."""
         if not ctx.allows(AGENT.value):
             return []
-        holders = [h for h in snapshot.budget_holders() if h.status is Status.ENABLED and h.daily_budget_micros]
+        min_clicks = ctx.tuning.min_clicks_for_bid_change
+        holders = [
+            h
+            for h in snapshot.budget_holders()
+            if h.is_delivering and h.daily_budget_micros and h.trailing_7d.clicks >= min_clicks
+        ]
         if not holders:
             return []
         reported = reported_from_snapshot(snapshot, holders)
@@ -190,7 +208,13 @@ class LearnedBidPolicy:
                 direction = "up" if factor > 1 else "down"
                 if ctx.steering.bid_direction and ctx.steering.bid_direction != direction:
                     continue
+                if not uses_bids(holder):
+                    target_action = self._target_action(snapshot, ctx, holder, factor, features[i])
+                    if target_action is not None:
+                        actions.append(target_action)
+                    continue
                 targets = [holder] if holder.cpc_bid_micros else children.get(holder.ref.entity_id, [])
+                targets = [t for t in targets if t.trailing_7d.clicks >= min_clicks]
                 for target in targets:
                     old_bid = int(target.cpc_bid_micros or 0)
                     new_bid = max(1, int(old_bid * factor))
@@ -198,6 +222,52 @@ class LearnedBidPolicy:
                         continue
                     actions.append(self._bid_action(snapshot, ctx, target, old_bid, new_bid, features[i]))
         return actions
+
+    def _target_action(
+        self, snapshot: Snapshot, ctx: AgentContext, holder: EntityState, factor: float, f: NDArray[np.float32]
+    ) -> Action | None:
+        """Return the target change a lever factor means under the holder's Smart Bidding strategy, or None."""
+        strategy = holder.bidding_strategy
+        if strategy is None:
+            return None
+        pacing = float(f[1])
+        more = factor > 1
+        if strategy.uses_target_roas and holder.target_roas_bps:
+            old = holder.target_roas_bps
+            new = max(1, round(old / factor))
+            if new == old:
+                return None
+            verb = "lowers" if more else "raises"
+            return SetTargetRoas(
+                action_id=ctx.next_action_id(AGENT.value),
+                entity=holder.ref,
+                agent=AGENT,
+                reason=f"the learned policy {verb} the ROAS target ({old / 10_000:.2f} -> {new / 10_000:.2f}): "
+                f"spend today is at {pacing:.0%} of pace; {strategy.value} ignores bids, the target is its lever",
+                policy_version=self.version,
+                old_target_roas_bps=old,
+                new_target_roas_bps=new,
+                expected_effect="more volume at a lower return" if more else "less spend at a higher return",
+            )
+        if strategy.uses_target_cpa and holder.target_cpa_micros:
+            old_cpa = holder.target_cpa_micros
+            new_cpa = max(1, round(old_cpa * factor))
+            if new_cpa == old_cpa:
+                return None
+            verb = "raises" if more else "lowers"
+            return SetTargetCpa(
+                action_id=ctx.next_action_id(AGENT.value),
+                entity=holder.ref,
+                agent=AGENT,
+                reason=f"the learned policy {verb} the CPA target ({format_money(old_cpa, snapshot.currency)} -> "
+                f"{format_money(new_cpa, snapshot.currency)}): spend today is at {pacing:.0%} of pace; "
+                f"{strategy.value} ignores bids, the target is its lever",
+                policy_version=self.version,
+                old_target_cpa_micros=old_cpa,
+                new_target_cpa_micros=new_cpa,
+                expected_effect="more volume at a higher cost per conversion" if more else "cheaper conversions",
+            )
+        return None
 
     def _budget_action(
         self, snapshot: Snapshot, ctx: AgentContext, holder: EntityState, old: int, new: int, f: NDArray[np.float32]

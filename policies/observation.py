@@ -29,9 +29,10 @@ __all__ = [
     "ReportedHolders",
     "holder_features",
     "reported_from_snapshot",
+    "uses_bids",
 ]
 
-OBSERVATION_SPEC_VERSION = "holder-obs@1"
+OBSERVATION_SPEC_VERSION = "holder-obs@2"
 """The observation spec a policy was trained on; stored in its metadata and checked at load."""
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -49,6 +50,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "expected_spend_fraction",
     "account_pacing_today",
     "log_cost_share_x_n_week",
+    "uses_target",
+    "log_target_slack_week",
 )
 """Feature names, in column order."""
 
@@ -74,6 +77,9 @@ class ReportedHolders:
         daypart: The daypart about to be played (0 .. dayparts_per_day - 1).
         dayparts_per_day: Decision steps per day.
         expected_spend_fraction: Share of a day's budget that should be spent by now, in [0, 1].
+        week_conversions: Conversions reported over the week's days (for the CPA); None = unknown.
+        target_roas: ROAS target of holders bidding to one (1.0 = 100 %); NaN elsewhere; None = none at all.
+        target_cpa_micros: CPA target of holders bidding to one; NaN elsewhere; None = none at all.
     """
 
     budget_micros: FloatArray
@@ -88,6 +94,9 @@ class ReportedHolders:
     daypart: int
     dayparts_per_day: int
     expected_spend_fraction: float
+    week_conversions: FloatArray | None = None
+    target_roas: FloatArray | None = None
+    target_cpa_micros: FloatArray | None = None
 
     @property
     def n_holders(self) -> int:
@@ -134,6 +143,19 @@ def holder_features(reported: ReportedHolders) -> NDArray[np.float32]:
     has_bid = np.isfinite(reported.bid_micros) & (reported.bid_micros > 0)
     bid = np.where(has_bid, reported.bid_micros, 0.0)
     angle = 2.0 * math.pi * reported.daypart / max(reported.dayparts_per_day, 1)
+    nan = np.full(n, np.nan)
+    t_roas = reported.target_roas if reported.target_roas is not None else nan
+    t_cpa = reported.target_cpa_micros if reported.target_cpa_micros is not None else nan
+    has_roas = np.isfinite(t_roas) & (t_roas > 0)
+    has_cpa = np.isfinite(t_cpa) & (t_cpa > 0) & ~has_roas
+    week_conv = reported.week_conversions if reported.week_conversions is not None else np.zeros(n)
+    cpa_week = np.where(week_conv > 0, week_cost / np.maximum(week_conv, 1e-9), 0.0)
+    # Slack of the target vs. what the week achieved (> 0: the target is looser than what was achieved).
+    slack = np.where(
+        has_roas,
+        _safe_log_ratio(roas_week, np.where(has_roas, t_roas, 0.0), 2.0),
+        np.where(has_cpa, _safe_log_ratio(np.where(has_cpa, t_cpa, 0.0), cpa_week, 2.0), 0.0),
+    )
     account_planned = total_budget * esf
     account_pacing = float(today_cost.sum()) / account_planned if account_planned > 0 else 1.0
 
@@ -152,15 +174,22 @@ def holder_features(reported: ReportedHolders) -> NDArray[np.float32]:
         np.full(n, esf),
         np.full(n, min(max(account_pacing, 0.0), 2.0)),
         _safe_log_ratio(week_cost * n, np.full(n, account_cost), 3.0),
+        (has_roas | has_cpa).astype(np.float64),
+        slack,
     ]
     return np.stack(columns, axis=1).astype(np.float32)
 
 
+def uses_bids(entity: EntityState) -> bool:
+    """Return True if the platform acts on the entity's bids (manual CPC, bid cap; unknown counts as manual)."""
+    return entity.bidding_strategy is None or entity.bidding_strategy.uses_bids
+
+
 def _child_bids(snapshot: Snapshot) -> dict[str, list[int]]:
-    """Return the enabled bids under each campaign / parent id, in one pass over the snapshot."""
+    """Return the enabled bids the platform acts on under each campaign / parent id, in one pass."""
     bids: dict[str, list[int]] = {}
     for e in snapshot.entities:
-        if not e.cpc_bid_micros or e.status is not Status.ENABLED:
+        if not e.cpc_bid_micros or e.status is not Status.ENABLED or not uses_bids(e):
             continue
         for parent in {e.campaign_id, e.parent_id} - {None, e.ref.entity_id}:
             bids.setdefault(str(parent), []).append(e.cpc_bid_micros)
@@ -168,7 +197,12 @@ def _child_bids(snapshot: Snapshot) -> dict[str, list[int]]:
 
 
 def _holder_bid_micros(holder: EntityState, child_bids: dict[str, list[int]]) -> float:
-    """Return the holder's own bid, else the mean bid of its enabled keywords/ad groups, else NaN."""
+    """Return the holder's own bid, else the mean bid of its enabled keywords/ad groups, else NaN.
+
+    NaN too where the holder's strategy ignores bids (Smart Bidding, lowest cost).
+    """
+    if not uses_bids(holder):
+        return math.nan
     if holder.cpc_bid_micros:
         return float(holder.cpc_bid_micros)
     bids = child_bids.get(holder.ref.entity_id)
@@ -180,13 +214,13 @@ def reported_from_snapshot(snapshot: Snapshot, holders: list[EntityState] | None
 
     Args:
         snapshot: The account as observed.
-        holders: The budget holders to include, in order (default: the snapshot's enabled holders).
+        holders: The budget holders to include, in order (default: the snapshot's delivering holders).
 
     Raises:
         InputError: If there is no enabled budget holder.
     """
     if holders is None:
-        holders = [h for h in snapshot.budget_holders() if h.status is Status.ENABLED]
+        holders = [h for h in snapshot.budget_holders() if h.is_delivering]
     if not holders:
         raise InputError(
             f"account {snapshot.account_id} has no enabled budget holder to observe",
@@ -213,4 +247,23 @@ def reported_from_snapshot(snapshot: Snapshot, holders: list[EntityState] | None
         daypart=snapshot.daypart % snapshot.dayparts_per_day,
         dayparts_per_day=snapshot.dayparts_per_day,
         expected_spend_fraction=snapshot.expected_spend_fraction,
+        week_conversions=column(lambda h: h.trailing_7d.conversions),
+        target_roas=np.array([_target_roas(h) for h in holders], dtype=np.float64),
+        target_cpa_micros=np.array([_target_cpa(h) for h in holders], dtype=np.float64),
     )
+
+
+def _target_roas(holder: EntityState) -> float:
+    """Return the holder's ROAS target as a ratio where its strategy bids to one, else NaN."""
+    s = holder.bidding_strategy
+    if s is None or not s.uses_target_roas or not holder.target_roas_bps:
+        return math.nan
+    return holder.target_roas_bps / 10_000
+
+
+def _target_cpa(holder: EntityState) -> float:
+    """Return the holder's CPA target in micros where its strategy bids to one, else NaN."""
+    s = holder.bidding_strategy
+    if s is None or not s.uses_target_cpa or not holder.target_cpa_micros:
+        return math.nan
+    return float(holder.target_cpa_micros)

@@ -1,8 +1,10 @@
 """Compute the clairvoyant oracles that normalise every score: the horizon oracle and the myopic one.
 
 Both know the true curves (`MarketParams`) and the realised exogenous path; both act on the spend put up
-per daypart and holder (``planned_spend``) and the bid multiplier in [0.5, 2], a superset of what any
-policy can do through budgets: a policy whose days never exceed the account budget is one point of the
+per daypart and holder (``planned_spend``) and the multiplier m in [0.5, 2] that the holder's lever
+reaches (the bid under manual CPC; under Smart Bidding the oracle sets the m its target would give
+directly; under lowest cost m stays 1, as for every policy), a superset of what any policy can do
+through budgets, bids and targets: a policy whose days never exceed the account budget is one point of the
 oracle's feasible set, so a policy can at best tie it.
 
 * `horizon_oracle` optimises all T × N spends and bids jointly under "each day's spend ≤ the account's
@@ -127,13 +129,14 @@ def horizon_oracle(
     logits = torch.tensor(np.stack([i[0] for i in init]), dtype=torch.float64, requires_grad=True)  # (S, D, P·N+1)
     u = torch.tensor(np.stack([i[1] for i in init]), dtype=torch.float64, requires_grad=True)  # (S, T, N)
     params, state, exo = _tile(session, s)
+    lever = torch.as_tensor(np.tile(session.params.has_lever.astype(np.float64), s), dtype=torch.float64)
     ones = torch.ones(s * n, dtype=torch.float64)
     share = torch.ones((s * n, 1), dtype=torch.float64)
 
     def evaluate(z: torch.Tensor, uu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         spend = torch.softmax(z, dim=-1)[..., : p * n] * budget  # (S, D, P·N)
         spend = spend.reshape(s, t_steps, n).permute(1, 0, 2).reshape(t_steps, s * n)
-        mult = torch.exp2(torch.tanh(uu)).permute(1, 0, 2).reshape(t_steps, s * n)
+        mult = torch.exp2(torch.tanh(uu).permute(1, 0, 2).reshape(t_steps, s * n) * lever)
         out = rollout_expected(
             torch,
             params,
@@ -205,6 +208,7 @@ def myopic_oracle(session: MarketSession, *, iterations: int = 40, learning_rate
     state = CoreState(session.start_state.adstock.copy(), session.start_state.exposures.copy())
     z = torch.zeros(n + 1, dtype=torch.float64, requires_grad=True)
     u = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+    lever = torch.as_tensor(session.params.has_lever.astype(np.float64), dtype=torch.float64)
     ones_t = torch.ones(n, dtype=torch.float64)
     share_t = torch.ones((n, 1), dtype=torch.float64)
     spend_plan = np.zeros((t_steps, n))
@@ -224,7 +228,7 @@ def myopic_oracle(session: MarketSession, *, iterations: int = 40, learning_rate
         for _ in range(iterations):
             optimizer.zero_grad()
             planned = torch.softmax(z, dim=0)[:n] * step_budget
-            mult = torch.exp2(torch.tanh(u))
+            mult = torch.exp2(torch.tanh(u) * lever)
             _, out = expected_step(
                 torch,
                 core_t,

@@ -261,3 +261,79 @@ def test_report_counts_agents_verdicts_and_renders_markdown(make_entity, make_me
     assert report.accounts[0].daily_budget_micros == 100_000_000
     md = render_markdown(report)
     assert "free shoes" in md and "| keyword_insight |" in md
+
+
+# ---------------------------------------------------------------- bid shifter: the lever each strategy listens to
+
+
+def _strategy_account(make_entity, make_metrics, make_snapshot, *, blocked: str | None = None, clicks: int = 900):
+    """A tROAS campaign doing badly (ROAS 1.0 vs a 3.0 target, budget spent), a tCPA one, a manual one."""
+    from bidloop.core.entities import BiddingStrategy
+
+    def campaign(cid: str, strategy: BiddingStrategy, roas: float, **extra):
+        history = [make_metrics(100 * f, 100 * f * roas, int(100 * f)) for f in (0.8, 0.9, 1.0, 1.1, 1.2, 1.0, 1.0)]
+        return make_entity(
+            K.CAMPAIGN,
+            cid,
+            daily_budget_micros=100_000_000,
+            bidding_strategy=strategy,
+            trailing_7d=make_metrics(700, 700 * roas, clicks=clicks),
+            daily_history=history,
+            **extra,
+        )
+
+    def keyword(kid: str, cid: str, strategy: BiddingStrategy, bid: int | None):
+        return make_entity(
+            K.KEYWORD,
+            kid,
+            parent_id=cid,
+            campaign_id=cid,
+            text=f"kw {kid}",
+            match_type=MatchType.EXACT,
+            bidding_strategy=strategy,
+            cpc_bid_micros=bid,
+            trailing_7d=make_metrics(700, 700, clicks=clicks),
+        )
+
+    troas, tcpa, manual = BiddingStrategy.TARGET_ROAS, BiddingStrategy.TARGET_CPA, BiddingStrategy.MANUAL_CPC
+    return make_snapshot(
+        [
+            campaign("roas", troas, 1.0, target_roas_bps=30_000, delivery_blocked_by=blocked),
+            keyword("k-roas", "roas", troas, 1_000_000),  # a stale bid under Smart Bidding: the platform ignores it
+            campaign("cpa", tcpa, 1.0, target_cpa_micros=20_000_000),
+            campaign("manual", manual, 1.0),
+            keyword("k-manual", "manual", manual, 1_000_000),
+            campaign("leader", manual, 6.0),
+        ]
+    )
+
+
+def test_under_smart_bidding_the_bid_shifter_moves_the_target_never_the_bid(
+    make_entity, make_metrics, make_snapshot
+) -> None:
+    # "the keyword-level bids will be ignored without errors" under a TARGET_ROAS campaign strategy:
+    # https://developers.google.com/google-ads/api/docs/campaigns/bidding/override-strategies
+    from bidloop.core.actions import SetTargetCpa, SetTargetRoas
+
+    actions = propose_bid_actions(_strategy_account(make_entity, make_metrics, make_snapshot), AgentContext(run_id="r"))
+    bids = {a.entity.entity_id for a in actions if isinstance(a, SetBid)}
+    assert bids == {"k-manual"}  # spend less at poor ROAS: the manual keyword's bid goes down
+    roas = next(a for a in actions if isinstance(a, SetTargetRoas))
+    assert roas.entity.entity_id == "roas"
+    assert roas.new_target_roas_bps > roas.old_target_roas_bps  # spend less at a higher return: raise tROAS
+    cpa = next(a for a in actions if isinstance(a, SetTargetCpa))
+    assert cpa.entity.entity_id == "cpa" and cpa.new_target_cpa_micros < cpa.old_target_cpa_micros
+
+
+def test_the_bid_shifter_moves_nothing_into_or_out_of_a_holder_that_does_not_deliver(
+    make_entity, make_metrics, make_snapshot
+) -> None:
+    snap = _strategy_account(make_entity, make_metrics, make_snapshot, blocked="CAMPAIGN_PAUSED")
+    actions = propose_bid_actions(snap, AgentContext(run_id="r"))
+    assert any(isinstance(a, SetBudget) for a in actions)
+    assert not [a for a in actions if a.entity.entity_id in ("roas", "k-roas")]
+
+
+def test_the_bid_shifter_does_not_act_without_enough_clicks(make_entity, make_metrics, make_snapshot) -> None:
+    snap = _strategy_account(make_entity, make_metrics, make_snapshot, clicks=10)
+    assert propose_bid_actions(snap, AgentContext(run_id="r")) == []  # default: 30 clicks over the week
