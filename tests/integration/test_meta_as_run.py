@@ -241,8 +241,10 @@ def test_a_lifetime_campaign_budget_change_keeps_what_was_spent(
     assert line["outcome"] == "applied"
     new_daily_forints = float(line["new_value"].split()[0].replace(",", ""))
     ((_entity, params),) = [p for p in _posts(fake) if p[0] == "c_cbo"]
-    # 2,000,000 Ft spent stays spent; the 11 days left (today included) each get the new daily rate.
-    assert int(params["lifetime_budget"]) == pytest.approx(2_000_000 + new_daily_forints * 11, abs=1)
+    # Of the 2,000,000 Ft spent (lifetime - budget_remaining), 30,000 Ft is today's (a third of the ad set's
+    # 90,000 Ft day): what was spent before today stays spent, and the 11 days left (today included) each get
+    # the new daily rate, so the rate is judged from what remained when the day began and holds still all day.
+    assert int(params["lifetime_budget"]) == pytest.approx(1_970_000 + new_daily_forints * 11, abs=1)
 
 
 def test_a_currency_that_differs_from_the_account_stops_that_account_naming_both_values(

@@ -525,3 +525,36 @@ def test_an_ad_account_used_up_per_x_ad_account_usage_paces_the_next_batch(srv: 
     client.apply(ACCOUNT, cleared(*bids))
     assert srv.batch_sizes() == [50, 1]
     assert sleeps == [45.0]  # between the two batches, as the header asked
+
+
+def _world_after_spending_today(spent_today_units: int) -> Snapshot:
+    """The same account after its lifetime campaign's ad set spent `spent_today_units` more today."""
+    snapshot = world()
+    entities = []
+    for e in snapshot.entities:
+        if e.ref.entity_id == "c_cbo":
+            e = e.model_copy(
+                update={"budget_remaining_micros": (e.budget_remaining_micros or 0) - spent_today_units * UNIT}
+            )
+        if e.ref.entity_id == "s_cbo":
+            e = e.model_copy(
+                update={"today": Metrics(impressions=900, clicks=30, cost_micros=spent_today_units * UNIT)}
+            )
+        entities.append(e)
+    return snapshot.model_copy(update={"entities": entities})
+
+
+def test_a_lifetime_budgets_daily_rate_holds_still_while_today_spends() -> None:
+    # SDK campaign.py Campaign.Field.budget_remaining falls with every delivery; a daily rate read from it
+    # directly would drift between two reads with no write in between (and a rollback would see a change
+    # nobody made). Read from what remained when the day began, it is the same before and after spending.
+    rates = []
+    for spent in (0, 300):
+        with FakeMetaServer.from_snapshot(
+            _world_after_spending_today(spent), platform_account_id="act_77", access_token=TOKEN
+        ) as server:
+            client = client_for(server)
+            rates.append(client.read_snapshot(ACCOUNT).by_id(EntityKind.CAMPAIGN)["c_cbo"].daily_budget_micros)
+            back = client.read_back(ACCOUNT, [ref(EntityKind.CAMPAIGN, "c_cbo")])
+            assert back[ref(EntityKind.CAMPAIGN, "c_cbo").key].daily_budget_micros == rates[-1]
+    assert rates == [10_000 * UNIT // 11, 10_000 * UNIT // 11]

@@ -25,7 +25,7 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
@@ -56,6 +56,7 @@ from bidloop.core.decisions import WriteResult, WriteStatus
 from bidloop.core.entities import (
     AccountInfo,
     BiddingStrategy,
+    BudgetPeriod,
     EntityKind,
     EntityRef,
     EntityState,
@@ -325,6 +326,8 @@ class MetaClient:
         self._budget_tracker = budget_tracker or BudgetChangeTracker(monotonic)
         self._batch_limit = batch_limit
         self._levers: dict[tuple[str, str], Lever] = {}
+        self._spent_today_micros: dict[tuple[str, str], int] = {}
+        """Today's spend of each lifetime holder at the last snapshot: read-backs have no insights."""
         """What each object read so far means for writes (budget shape, strategy), by (account, id)."""
         self.stats = RetryStats()
         """Attempts, retries and read-back reconciliations of every call this client made."""
@@ -426,6 +429,38 @@ class MetaClient:
 
     def _remember(self, account: AccountConfig, entity_id: str, lever: Lever) -> None:
         self._levers[(account.id, entity_id)] = lever
+
+    def _from_day_start(
+        self, account: AccountConfig, entity: EntityState, spent_today_micros: int | None = None
+    ) -> EntityState:
+        """Read a lifetime budget's daily rate from what remained when the day began.
+
+        `budget_remaining` falls as today spends, so remaining / days left would drift between two reads
+        with no write in between (and a rollback would see a change nobody made). What remained at the
+        day's start (remaining + today's spend) over the days left, today included, holds still all day,
+        and a write of `spent before today + new rate x days left` changes it by exactly the action's step.
+        """
+        lever = self._levers.get((account.id, entity.ref.entity_id))
+        if (
+            entity.budget_period is not BudgetPeriod.LIFETIME
+            or lever is None
+            or lever.shape is None
+            or lever.shape.field != "lifetime_budget"
+        ):
+            return entity
+        shape = lever.shape
+        key = (account.id, entity.ref.entity_id)
+        if spent_today_micros is None:
+            spent_today_micros = entity.today.cost_micros
+            self._spent_today_micros[key] = spent_today_micros
+        spent_today_units = min(micros_to_meta_units(spent_today_micros, account.currency), shape.spent_units)
+        spent_before_today = shape.spent_units - spent_today_units
+        lifetime_units = micros_to_meta_units(entity.lifetime_budget_micros or 0, account.currency)
+        left_at_day_start = meta_units_to_micros(max(0, lifetime_units - spent_before_today), account.currency)
+        self._remember(
+            account, entity.ref.entity_id, replace(lever, shape=replace(shape, spent_units=spent_before_today))
+        )
+        return entity.model_copy(update={"daily_budget_micros": left_at_day_start // shape.days_left})
 
     # ------------------------------------------------------------------ reads
 
@@ -570,13 +605,16 @@ class MetaClient:
             if lever.strategy is not None:
                 strategies[campaign_id].add(lever.strategy)
             adset_entities.append(
-                EntityState(
-                    ref=ref(EntityKind.AD_GROUP, adset["id"]),
-                    name=str(adset.get("name") or adset["id"]),
-                    parent_id=campaign_id,
-                    campaign_id=campaign_id,
-                    **fields,
-                    **windows(rows["adset"].get(str(adset["id"]), {})),
+                self._from_day_start(
+                    account,
+                    EntityState(
+                        ref=ref(EntityKind.AD_GROUP, adset["id"]),
+                        name=str(adset.get("name") or adset["id"]),
+                        parent_id=campaign_id,
+                        campaign_id=campaign_id,
+                        **fields,
+                        **windows(rows["adset"].get(str(adset["id"]), {})),
+                    ),
                 )
             )
         entities: list[EntityState] = []
@@ -592,12 +630,15 @@ class MetaClient:
             )
             self._remember(account, campaign_id, lever)
             entities.append(
-                EntityState(
-                    ref=ref(EntityKind.CAMPAIGN, campaign_id),
-                    name=str(campaign.get("name") or campaign_id),
-                    campaign_id=campaign_id,
-                    **fields,
-                    **windows(campaign_days.get(campaign_id, {})),
+                self._from_day_start(
+                    account,
+                    EntityState(
+                        ref=ref(EntityKind.CAMPAIGN, campaign_id),
+                        name=str(campaign.get("name") or campaign_id),
+                        campaign_id=campaign_id,
+                        **fields,
+                        **windows(campaign_days.get(campaign_id, {})),
+                    ),
                 )
             )
         entities.extend(adset_entities)
@@ -716,12 +757,16 @@ class MetaClient:
             )
             self._remember(account, entity.entity_id, lever)
             parent = data.get("campaign_id") if entity.kind is EntityKind.AD_GROUP else data.get("adset_id")
-            states[entity.key] = EntityState(
-                ref=entity,
-                name=str(data.get("name") or entity.entity_id),
-                parent_id=str(parent) if parent and entity.kind is not EntityKind.CAMPAIGN else None,
-                campaign_id=campaign_id,
-                **fields,
+            states[entity.key] = self._from_day_start(
+                account,
+                EntityState(
+                    ref=entity,
+                    name=str(data.get("name") or entity.entity_id),
+                    parent_id=str(parent) if parent and entity.kind is not EntityKind.CAMPAIGN else None,
+                    campaign_id=campaign_id,
+                    **fields,
+                ),
+                self._spent_today_micros.get((account.id, entity.entity_id), 0),
             )
         return states
 
@@ -831,6 +876,9 @@ class MetaClient:
         if not unknown:
             return
         try:
+            if any(a.kind == "set_budget" for a in actions):
+                # A lifetime budget's write needs today's spend, which only a snapshot reads.
+                self.read_snapshot(account.id)
             self.read_back(account.id, list(unknown.values()))
         except PlatformError as exc:
             log.warning("meta: could not read %d object(s) before writing: %s", len(unknown), exc.message)
