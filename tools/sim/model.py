@@ -221,8 +221,8 @@ class MarketParams:
             (self.base_cpc <= 0).any()
             or (self.ec <= 0).any()
             or (self.ref_bid <= 0).any()
-            or (self.target_elasticity <= 0).any()  # type: ignore[operator]
-            or (self.ref_roas <= 0).any()  # type: ignore[operator]
+            or (np.asarray(self.target_elasticity) <= 0).any()
+            or (np.asarray(self.ref_roas) <= 0).any()
         ):
             raise InputError(
                 "base_cpc, ec, ref_bid, target_elasticity and ref_roas must be positive", hint="check the scenario draw"
