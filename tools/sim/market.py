@@ -1309,14 +1309,12 @@ class SimMarket:
         e = self._e
         if e["lifetime_micros"][index] >= 0:
             # A lifetime budget: the new daily equivalent sets what remains over the days left.
+            # What was spent before today stays spent; today and each day left get the new rate (as on Meta).
             days_left = self.days_left_in_flight(index)
-            spent = int(e["flight_spent_micros"][index])
-            lifetime = spent + action.new_daily_budget_micros * days_left
+            lifetime = self._spent_before_today(index) + action.new_daily_budget_micros * days_left
             if not validate_only:
-                holder = int(e["holder"][index])
-                spent_before_today = spent - int(self._spent_today[holder])
                 e["lifetime_micros"][index] = lifetime
-                e["budget_micros"][index] = (lifetime - spent_before_today) // days_left
+                e["budget_micros"][index] = action.new_daily_budget_micros
                 self._structure = None
             return self._done(action, validate_only, str(self.daily_equivalent_micros(index)))
         if not validate_only:
@@ -1325,12 +1323,21 @@ class SimMarket:
         return self._done(action, validate_only, str(int(e["budget_micros"][index])))
 
     def daily_equivalent_micros(self, index: int) -> int:
-        """Return the daily budget a client reads: the budget, or for a lifetime one what remains / days left."""
+        """Return the daily budget a client reads (for a lifetime budget, a rate that holds still all day).
+
+        A lifetime budget's rate is what remained when the day began over the days left, today included.
+        """
         e = self._e
         if e["lifetime_micros"][index] < 0:
             return int(e["budget_micros"][index])
-        remaining = max(int(e["lifetime_micros"][index] - e["flight_spent_micros"][index]), 0)
+        remaining = max(int(e["lifetime_micros"][index]) - self._spent_before_today(index), 0)
         return remaining // self.days_left_in_flight(index)
+
+    def _spent_before_today(self, index: int) -> int:
+        """Return what a lifetime holder spent in its flight before today, in micros."""
+        holder = int(self._e["holder"][index])
+        spent_today = int(self._spent_today[holder]) if 0 <= holder < self._spent_today.shape[0] else 0
+        return int(self._e["flight_spent_micros"][index]) - spent_today
 
     def strategy_of(self, index: int) -> int:
         """Return the strategy code of the holder an entity belongs to (-1 above the holders)."""
