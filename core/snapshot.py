@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bidloop.core.entities import EntityKind, EntityState, Platform
 from bidloop.core.metrics import Metrics
-from bidloop.core.money import Micros
+from bidloop.core.money import MICROS_PER_UNIT, Micros, currency_minor_digits
 
 __all__ = ["Snapshot"]
 
@@ -30,6 +30,9 @@ class Snapshot(BaseModel):
         today_through: The moment up to which today's metrics are complete, in the account's zone;
             None means `as_of`.
         notes: What a person should know about this read (e.g. "the account reported no data").
+        money_unit_micros: The smallest amount the platform stores for this account's money (Meta's
+            currency offset, Google's `billable_unit_micros`); None means the currency's ISO minor unit.
+            A value read back may sit up to one unit below what was sent.
         entities: Every entity, parents before children.
     """
 
@@ -47,7 +50,13 @@ class Snapshot(BaseModel):
     today_complete: bool = True
     today_through: datetime | None = None
     notes: list[str] = Field(default_factory=list)
+    money_unit_micros: int | None = Field(default=None, ge=1)
     entities: list[EntityState] = Field(default_factory=list)
+
+    @property
+    def money_unit(self) -> int:
+        """Return the platform's money unit for this account in micros (the ISO minor unit if unknown)."""
+        return self.money_unit_micros or MICROS_PER_UNIT // 10 ** currency_minor_digits(self.currency)
 
     def of_kind(self, kind: EntityKind) -> list[EntityState]:
         """Return the entities of one kind, in snapshot order."""

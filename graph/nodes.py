@@ -25,7 +25,6 @@ from bidloop.core.decisions import Decision, Verdict, WriteResult, WriteStatus
 from bidloop.core.entities import EntityKind, EntityState
 from bidloop.core.errors import BidloopError, ConfigError, PlatformError
 from bidloop.core.metrics import Metrics
-from bidloop.core.money import round_down_to_currency_unit
 from bidloop.core.snapshot import Snapshot
 from bidloop.core.store import AccountError
 from bidloop.graph.context import RunContext
@@ -350,8 +349,8 @@ def apply(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         try:
             sent = client.apply(account_id, todo, validate_only=(mode == "dry-run"))
         except BidloopError as exc:
-            currency = observed[account_id].currency if account_id in observed else "USD"
-            sent = _settle_after_error(client, account_id, todo, exc, currency=currency, dry_run=(mode == "dry-run"))
+            unit = observed[account_id].money_unit if account_id in observed else 1
+            sent = _settle_after_error(client, account_id, todo, exc, unit=unit, dry_run=(mode == "dry-run"))
         results.extend(sent)
         ctx.store.record_write_outcomes(
             [
@@ -401,7 +400,7 @@ def _settle_after_error(
     todo: list[Clearance],
     error: BidloopError,
     *,
-    currency: str,
+    unit: int,
     dry_run: bool,
 ) -> list[WriteResult]:
     """Say what a batch whose platform call raised did, from a read-back: what is live is `applied`.
@@ -424,7 +423,7 @@ def _settle_after_error(
     results: list[WriteResult] = []
     for c in todo:
         action = c.action
-        if _landed(action, live.get(action.entity.key), added, currency):
+        if _landed(action, live.get(action.entity.key), added, unit):
             message = f"the platform call failed ({error.message}), but a read-back shows the change live"
             results.append(WriteResult(action_id=action.action_id, status=WriteStatus.APPLIED, message=message))
         else:
@@ -509,8 +508,8 @@ def _judge_again(
         sent = ACTION_ADAPTER.validate_python(w.payload) if w is not None and w.payload else action
         entity = fresh.get(action.entity.account_id, {}).get(action.entity.key)
         snap = structure.get(action.entity.account_id)
-        currency = original[action.entity.account_id].currency
-        landed = _landed(sent, entity, snap, currency)
+        unit = original[action.entity.account_id].money_unit
+        landed = _landed(sent, entity, snap, unit)
         _log.debug(
             "resume %s: %s %s ledger=%s sent=%s live=%s landed=%s",
             run_id,
@@ -533,7 +532,7 @@ def _judge_again(
             message = "already applied before the interruption (read back); not sent again"
             settled.append(WriteResult(action_id=d.action_id, status=WriteStatus.APPLIED, message=message, attempts=0))
             outcomes.append({"id": w.id, "status": "applied", "message": message, "attempts": w.attempts})
-        elif entity is not None and _has_setting(action) and not _at_old(action, entity, currency):
+        elif entity is not None and _has_setting(action) and not _at_old(action, entity, unit):
             message = "the value changed while the run was interrupted; not applied (run again to re-decide)"
             settled.append(WriteResult(action_id=d.action_id, status=WriteStatus.SKIPPED, message=message, attempts=0))
             if w is not None:
@@ -544,9 +543,9 @@ def _judge_again(
     return keep, settled
 
 
-def _landed(action: Action, entity: EntityState | None, snap: Snapshot | None, currency: str) -> bool:
+def _landed(action: Action, entity: EntityState | None, snap: Snapshot | None, unit: int) -> bool:
     """Return True if a fresh read shows `action` live: a setting at its target, or an added keyword there."""
-    return (entity is not None and _at_target(action, entity, currency)) or (snap is not None and _added(action, snap))
+    return (entity is not None and _at_target(action, entity, unit)) or (snap is not None and _added(action, snap))
 
 
 def _added(action: Action, snap: Snapshot) -> bool:
@@ -577,38 +576,39 @@ def _has_setting(action: Action) -> bool:
     )
 
 
-def _at_old(action: Action, entity: EntityState, currency: str = "USD") -> bool:
+def _at_old(action: Action, entity: EntityState, unit: int = 1) -> bool:
     if action.kind == "set_budget":
-        return _same_money(entity.daily_budget_micros, action.old_value, currency)  # type: ignore[arg-type]
+        return _same_money(entity.daily_budget_micros, action.old_value, unit)  # type: ignore[arg-type]
     if action.kind == "set_bid":
-        return _same_money(entity.cpc_bid_micros, action.old_value, currency)  # type: ignore[arg-type]
+        return _same_money(entity.cpc_bid_micros, action.old_value, unit)  # type: ignore[arg-type]
     if action.kind == "set_target_roas":
         return entity.target_roas_bps == action.old_value
     if action.kind == "set_target_cpa":
-        return _same_money(entity.target_cpa_micros, action.old_value, currency)  # type: ignore[arg-type]
+        return _same_money(entity.target_cpa_micros, action.old_value, unit)  # type: ignore[arg-type]
     return entity.status.value == action.old_value
 
 
-def _same_money(platform_micros: int | None, wanted_micros: int, currency: str) -> bool:
-    """Return True if the platform holds `wanted_micros` as far as its currency unit can say.
+def _same_money(platform_micros: int | None, wanted_micros: int, unit: int) -> bool:
+    """Return True if the platform holds `wanted_micros` as far as its money unit can say.
 
-    Clients round down to the currency's minimum unit at the edge (Meta cents, whole yen), so a
-    landed 1,494,000 micros reads back as 1,490,000.
+    Clients round down to the platform's unit at the edge (Meta's currency offset: cents, whole yen or
+    forints; Google's billable unit), and a lifetime budget's daily rate is a quotient of such amounts,
+    so a landed amount reads back at most one `unit` (`Snapshot.money_unit`) below what was wanted.
     """
     if platform_micros is None:
         return False
-    return platform_micros in (wanted_micros, round_down_to_currency_unit(wanted_micros, currency))
+    return wanted_micros - max(unit, 1) < platform_micros <= wanted_micros
 
 
-def _at_target(action: Action, entity: EntityState, currency: str = "USD") -> bool:
+def _at_target(action: Action, entity: EntityState, unit: int = 1) -> bool:
     if action.kind == "set_budget":
-        return _same_money(entity.daily_budget_micros, action.new_value, currency)  # type: ignore[arg-type]
+        return _same_money(entity.daily_budget_micros, action.new_value, unit)  # type: ignore[arg-type]
     if action.kind == "set_bid":
-        return _same_money(entity.cpc_bid_micros, action.new_value, currency)  # type: ignore[arg-type]
+        return _same_money(entity.cpc_bid_micros, action.new_value, unit)  # type: ignore[arg-type]
     if action.kind == "set_target_roas":
         return entity.target_roas_bps == action.new_value
     if action.kind == "set_target_cpa":
-        return _same_money(entity.target_cpa_micros, action.new_value, currency)  # type: ignore[arg-type]
+        return _same_money(entity.target_cpa_micros, action.new_value, unit)  # type: ignore[arg-type]
     if action.kind in ("pause_creative", "enable_creative"):
         return entity.status.value == action.new_value
     return False

@@ -230,8 +230,11 @@ def test_snapshot_uses_search_stream_only_with_a_timeout_on_every_call(
     client: GoogleAdsPlatformClient, server: FakeGoogleAdsServer
 ) -> None:
     client.read_snapshot("g1")
-    # 9 structure/metrics queries and the customer's currency and time zone (checked on every read).
-    assert server.request_count == {"SearchStream": 10}
+    # 9 structure/metrics queries, the customer's currency and time zone (checked on every read), and the
+    # currency's billable unit (once per client: the unit a landed amount may read back below what was sent).
+    assert server.request_count == {"SearchStream": 11}
+    client.read_snapshot("g1")
+    assert server.request_count == {"SearchStream": 21}
     assert all(r.deadline_s is not None and 0 < r.deadline_s <= 10.5 for r in server.received)
     assert all(r.request.customer_id == CUSTOMER for r in server.received)
 
@@ -458,7 +461,7 @@ def test_throttled_read_is_retried_with_the_hint(
     snap = client.read_snapshot("g1")
     assert snap.by_id(EntityKind.CAMPAIGN)["111"].daily_budget_micros == 50_000_000
     assert sleeps.waits and sleeps.waits[0] >= 3
-    assert server.request_count["SearchStream"] == 11
+    assert server.request_count["SearchStream"] == 12
 
 
 def test_long_throttle_and_daily_quota_are_deferred_without_sleeping(

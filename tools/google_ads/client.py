@@ -697,6 +697,7 @@ class GoogleAdsPlatformClient:
             as_of=now_local,
             expected_spend_fraction=_day_fraction(now_local),
             account_daily_budget_micros=sum(budget_by_id.values()),
+            money_unit_micros=self._billable_unit_micros(account),
             entities=entities,
         )
 

@@ -669,6 +669,7 @@ class MetaClient:
             as_of=now,
             expected_spend_fraction=fraction,
             account_daily_budget_micros=account_budget,
+            money_unit_micros=meta_units_to_micros(1, account.currency),
             entities=entities,
         )
 
