@@ -16,13 +16,18 @@ that deliver and have at least `min_clicks_for_bid_change` clicks over the trail
 
 from __future__ import annotations
 
-import pickle
+import io
+import json
+import math
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from numpy.typing import NDArray
-from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticPolicy
 
 from bidloop.core.actions import Action, AgentName, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
 from bidloop.core.agent_context import AgentContext
@@ -50,8 +55,48 @@ _MIN_BID_MOVE = 0.02
 """Bid moves below 2 % are not worth an action."""
 
 
+def _load_network(model_zip: Path) -> ActorCriticPolicy:
+    """Rebuild the policy network from an SB3 model zip without unpickling anything.
+
+    The architecture comes from the zip's JSON `data` (`policy_kwargs`: plain numbers), the weights from
+    `policy.pth` through ``torch.load(weights_only=True)``; SB3's serialized classes are never loaded.
+    """
+    with zipfile.ZipFile(model_zip) as archive:
+        data = json.loads(archive.read("data"))
+        state = torch.load(io.BytesIO(archive.read("policy.pth")), map_location="cpu", weights_only=True)
+    kwargs: dict[str, Any] = data.get("policy_kwargs") or {}
+    net_arch = kwargs.get("net_arch")
+    if not (isinstance(net_arch, list) and all(isinstance(x, int) for x in net_arch)):
+        raise ValueError(f"unsupported net_arch {net_arch!r} in the model's policy_kwargs")
+    log_std_init = float(kwargs.get("log_std_init", 0.0))
+    policy = ActorCriticPolicy(
+        spaces.Box(low=-5.0, high=5.0, shape=(N_FEATURES,), dtype=np.float32),
+        spaces.Box(low=-1.0, high=1.0, shape=(2,), dtype=np.float32),
+        lr_schedule=lambda _: 0.0,
+        net_arch=list(net_arch),
+        log_std_init=log_std_init,
+    )
+    policy.load_state_dict(state)
+    policy.set_training_mode(False)
+    return policy
+
+
+def _read_normalization(path: Path) -> dict[str, Any]:
+    """Return the observation normalisation numbers written at training (`write_normalization`)."""
+    numbers: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("obs_mean", "obs_var"):
+        values = numbers.get(key)
+        if not isinstance(values, list) or len(values) != N_FEATURES:
+            raise ValueError(f"{key} must list {N_FEATURES} numbers")
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+            raise ValueError(f"{key} holds a value that is not a finite number")
+    return numbers
+
+
 class HolderPolicyModel:
     """A trained shared per-holder policy: normalise features, predict deterministic actions.
+
+    Loads without unpickling anything (see `bidloop.policies.registry`).
 
     Args:
         files: The policy's files in the registry.
@@ -64,24 +109,17 @@ class HolderPolicyModel:
         self.files = files
         self.metadata: PolicyMetadata = files.read_metadata()
         try:
-            self.model = PPO.load(str(files.model), device="cpu")
-            with Path(files.vecnormalize).open("rb") as fh:
-                norm = pickle.load(fh)
-        except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError, RuntimeError) as exc:
+            self.network = _load_network(Path(files.model))
+            norm = _read_normalization(Path(files.normalization))
+        except (OSError, ValueError, KeyError, EOFError, RuntimeError, zipfile.BadZipFile) as exc:
             raise PolicyError(
                 f"policy {files.policy_id!r} cannot be loaded: {exc}",
                 hint="train it again with `bidloop train`, or set `policy: heuristic`",
             ) from exc
-        shape = getattr(self.model.observation_space, "shape", None)
-        if shape != (N_FEATURES,) or getattr(norm.obs_rms, "mean", np.zeros(0)).shape != (N_FEATURES,):
-            raise PolicyError(
-                f"policy {files.policy_id!r} expects observations of shape {shape}, this spec builds ({N_FEATURES},)",
-                hint="retrain it with `bidloop train` on this bidloop version",
-            )
-        self.obs_mean = np.asarray(norm.obs_rms.mean, dtype=np.float64)
-        self.obs_var = np.asarray(norm.obs_rms.var, dtype=np.float64)
-        self.clip_obs = float(norm.clip_obs)
-        self.epsilon = float(norm.epsilon)
+        self.obs_mean = np.asarray(norm["obs_mean"], dtype=np.float64)
+        self.obs_var = np.asarray(norm["obs_var"], dtype=np.float64)
+        self.clip_obs = float(norm.get("clip_obs", 10.0))
+        self.epsilon = float(norm.get("epsilon", 1e-8))
         self.max_change_pct = self.metadata.max_change_pct
 
     @property
@@ -93,8 +131,8 @@ class HolderPolicyModel:
         """Return deterministic actions ``(N, 2)`` in [-1, 1] for features ``(N, F)``."""
         obs = np.clip((features - self.obs_mean) / np.sqrt(self.obs_var + self.epsilon), -self.clip_obs, self.clip_obs)
         with torch.no_grad():
-            action, _ = self.model.predict(obs.astype(np.float32), deterministic=True)
-        return np.clip(np.asarray(action, dtype=np.float64).reshape(-1, 2), -1.0, 1.0)
+            action = self.network._predict(torch.as_tensor(obs, dtype=torch.float32), deterministic=True)
+        return np.clip(action.numpy().astype(np.float64).reshape(-1, 2), -1.0, 1.0)
 
     def act(self, reported: ReportedHolders) -> tuple[FloatArray, FloatArray]:
         """Return (budget wish, bid factor) per holder for a reported view."""

@@ -2,15 +2,19 @@
 
 Layout of one policy (id = a folder name of letters, digits, `-`, `_`, `.`):
 
-* shipped: ``bidloop/policies/artifacts/<id>.model.zip``, ``<id>.vecnormalize.pkl``, ``<id>.metadata.json``
-  (flat, so that setuptools' package-data globs carry them into the wheel);
-* user-trained: ``<data_dir>/policies/<id>/model.zip``, ``vecnormalize.pkl``, ``metadata.json``.
+* shipped: ``bidloop/policies/artifacts/<id>.model.zip``, ``<id>.vecnormalize.pkl``,
+  ``<id>.normalization.json``, ``<id>.metadata.json`` (flat, so that setuptools' package-data globs
+  carry them into the wheel);
+* user-trained: ``<data_dir>/policies/<id>/model.zip``, ``vecnormalize.pkl``, ``normalization.json``,
+  ``metadata.json``.
 
 The metadata records the observation spec version, the training families, held-out families and seeds,
 the evaluation scores, the exact training command and the library versions. A policy whose spec version
 differs from `bidloop.policies.observation.OBSERVATION_SPEC_VERSION` is refused at load time.
 
-Note: `vecnormalize.pkl` is a pickle (as SB3 writes it); only load policies you trust, as with any model file.
+Acting never unpickles: the network's weights are read from the model zip with
+``torch.load(weights_only=True)`` and the observation normalisation from ``normalization.json``.
+``vecnormalize.pkl`` (a pickle, as SB3 writes it) is read only to continue training (`--warm-start`).
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ class PolicyMetadata(BaseModel):
 
 @dataclass(frozen=True)
 class PolicyFiles:
-    """Where one policy's three files are, and whether it is shipped with the package."""
+    """Where one policy's files are, and whether it is shipped with the package."""
 
     policy_id: str
     model: Path
@@ -100,13 +104,18 @@ class PolicyFiles:
     metadata: Path
     shipped: bool
 
+    @property
+    def normalization(self) -> Path:
+        """Return the observation normalisation numbers (JSON: mean, var, clip_obs, epsilon)."""
+        return self.vecnormalize.with_name(self.vecnormalize.name.replace("vecnormalize.pkl", "normalization.json"))
+
     def read_metadata(self) -> PolicyMetadata:
         """Return the metadata, checked.
 
         Raises:
             PolicyError: If a file is missing, the metadata is unreadable, or its observation spec differs.
         """
-        for path in (self.model, self.vecnormalize, self.metadata):
+        for path in (self.model, self.normalization, self.metadata):
             if not path.is_file():
                 raise PolicyError(
                     f"policy {self.policy_id!r} is incomplete: {path} is missing",

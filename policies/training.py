@@ -10,6 +10,7 @@ are never trained on (the benchmark reports them separately as out-of-distributi
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "TRAINING_FAMILIES",
     "TrainingConfig",
     "train_policy",
+    "write_normalization",
 ]
 
 HELD_OUT_FAMILIES: tuple[str, ...] = ("delayed_conv", "drift", "s_curves")
@@ -99,6 +101,20 @@ class _Progress(BaseCallback):
         if self.report is not None:
             self.report(min(self.num_timesteps - self.start, self.total), self.total)
         return True
+
+
+def write_normalization(files: PolicyFiles, norm: VecNormalize) -> None:
+    """Write the observation normalisation numbers as JSON, so acting never needs the pickle."""
+    rms = norm.obs_rms
+    if isinstance(rms, dict):
+        raise PolicyError("dict observations are not supported", hint="the holder policy observes a flat vector")
+    numbers = {
+        "obs_mean": [float(x) for x in rms.mean],
+        "obs_var": [float(x) for x in rms.var],
+        "clip_obs": float(norm.clip_obs),
+        "epsilon": float(norm.epsilon),
+    }
+    files.normalization.write_text(json.dumps(numbers, indent=1) + "\n", encoding="utf-8")
 
 
 def make_training_env(config: TrainingConfig) -> HolderVecEnv:
@@ -176,6 +192,7 @@ def train_policy(
     model.save(str(tmp))
     shutil.move(str(tmp), files.model)
     norm.save(str(files.vecnormalize))
+    write_normalization(files, norm)
     if not files.model.is_file():  # pragma: no cover - SB3 always writes the zip
         raise PolicyError(f"training finished but {files.model} was not written")
     meta = PolicyMetadata(

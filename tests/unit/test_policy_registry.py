@@ -43,7 +43,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _copy(src: PolicyFiles, data_dir: Path, policy_id: str) -> PolicyFiles:
     dst = user_files(data_dir, policy_id)
     dst.model.parent.mkdir(parents=True, exist_ok=True)
-    for a, b in ((src.model, dst.model), (src.vecnormalize, dst.vecnormalize), (src.metadata, dst.metadata)):
+    pairs = (
+        (src.model, dst.model),
+        (src.vecnormalize, dst.vecnormalize),
+        (src.normalization, dst.normalization),
+        (src.metadata, dst.metadata),
+    )
+    for a, b in pairs:
         b.write_bytes(a.read_bytes())
     return dst
 
@@ -200,3 +206,25 @@ def test_learned_policy_acts_on_accounts_of_one_to_ten_thousand_holders(
     assert total - n_holders <= sum(budgets.values()) <= total
     if n_holders == 1:
         assert not any(isinstance(a, SetBudget) for a in actions), "one holder has no budget to shift"
+
+
+def test_loading_a_policy_never_unpickles(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a policy load unpickled something")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    policy = load_bid_policy(Settings(data_dir=data_dir, policy="mine"))
+    assert isinstance(policy, LearnedBidPolicy)
+    shipped = load_bid_policy(Settings(data_dir=data_dir, policy="default"))
+    assert isinstance(shipped, LearnedBidPolicy)
+
+
+def test_a_policy_without_its_normalisation_numbers_is_refused(data_dir: Path) -> None:
+    files = _copy(user_files(data_dir, "mine"), data_dir, "no-numbers")
+    files.normalization.unlink()
+    with pytest.raises(PolicyError, match="incomplete"):
+        load_bid_policy(Settings(data_dir=data_dir, policy="no-numbers"))
