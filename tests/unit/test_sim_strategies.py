@@ -122,7 +122,9 @@ def test_a_lifetime_budget_reads_as_the_daily_equivalent_of_what_remains(base: S
     spent = cbo.lifetime_budget_micros - cbo.budget_remaining_micros
     assert spent > 0
     days_left = CBO_FLIGHT_DAYS - base.day  # today included
-    assert cbo.daily_budget_micros == cbo.budget_remaining_micros // days_left
+    # What remained when the day began (remaining + today's spend) over the days left: a rate that holds
+    # still while today spends, as the Meta client reads it.
+    assert cbo.daily_budget_micros == (cbo.budget_remaining_micros + cbo.today.cost_micros) // days_left
 
 
 def test_a_lifetime_budget_is_never_overspent_over_its_flight() -> None:
@@ -154,10 +156,10 @@ def test_setting_a_lifetime_holders_daily_budget_sets_what_remains_over_the_days
     after = _snapshot(market, "sim-meta").by_id(EntityKind.CAMPAIGN)[CBO_CAMPAIGN_ID]
     assert after.daily_budget_micros == new
     days_left = CBO_FLIGHT_DAYS - market.day
-    assert after.budget_remaining_micros == new * days_left
-    assert (
-        after.lifetime_budget_micros == before.lifetime_budget_micros - before.budget_remaining_micros + new * days_left
-    )
+    # What was spent before today stays spent; today and each day left get the new rate.
+    assert after.budget_remaining_micros == new * days_left - before.today.cost_micros
+    spent_before_today = before.lifetime_budget_micros - before.budget_remaining_micros - before.today.cost_micros
+    assert after.lifetime_budget_micros == spent_before_today + new * days_left
 
 
 def test_an_ad_set_under_a_paused_campaign_does_not_deliver(market: SimMarket) -> None:
