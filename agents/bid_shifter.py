@@ -35,7 +35,7 @@ import numpy as np
 
 from bidloop.core.actions import Action, AgentName, SetBid, SetBudget, SetTargetCpa, SetTargetRoas
 from bidloop.core.agent_context import AgentContext
-from bidloop.core.entities import EntityKind, EntityState
+from bidloop.core.entities import BudgetPeriod, EntityKind, EntityState
 from bidloop.core.money import format_money
 from bidloop.core.snapshot import Snapshot
 
@@ -141,8 +141,15 @@ def _budget_shifts(snapshot: Snapshot, ctx: AgentContext) -> list[Action]:
     )
     # Unattended, budget moves only between holders that spend their budget: moving unused budget to a
     # holder that spends it raises total spend. An operator who names leaders asks for exactly that.
+    # A lifetime budget's unspent part is not lost: it stays for the flight's remaining days, so it is not
+    # "unused budget" to hand out (cutting it would shrink a flight the advertiser planned as a whole).
     givers = sorted(
-        (h for h in estimates if h.entity.ref.entity_id not in focus and (h.budget_binding or focus)),
+        (
+            h
+            for h in estimates
+            if h.entity.ref.entity_id not in focus
+            and (h.budget_binding or (focus and h.entity.budget_period is not BudgetPeriod.LIFETIME))
+        ),
         key=lambda h: (give_score(h), h.entity.ref.entity_id),
     )
     deltas: dict[str, int] = {}

@@ -10,7 +10,7 @@ from bidloop.agents.keyword_insight import propose_keyword_actions
 from bidloop.agents.reporting import build_report, render_markdown
 from bidloop.core.actions import AddKeyword, AddNegativeKeyword, EnableCreative, PauseCreative, SetBid, SetBudget
 from bidloop.core.agent_context import AgentContext, Steering
-from bidloop.core.entities import EntityKind, MatchType, Platform, Status
+from bidloop.core.entities import BudgetPeriod, EntityKind, MatchType, Platform, Status
 from bidloop.core.metrics import Metrics
 
 K = EntityKind
@@ -337,3 +337,22 @@ def test_the_bid_shifter_moves_nothing_into_or_out_of_a_holder_that_does_not_del
 def test_the_bid_shifter_does_not_act_without_enough_clicks(make_entity, make_metrics, make_snapshot) -> None:
     snap = _strategy_account(make_entity, make_metrics, make_snapshot, clicks=10)
     assert propose_bid_actions(snap, AgentContext(run_id="r")) == []  # default: 30 clicks over the week
+
+
+def test_named_leaders_never_take_the_unspent_part_of_a_lifetime_budget(
+    make_entity, make_metrics, make_snapshot
+) -> None:
+    # A lifetime budget's unspent part stays for the flight's remaining days ("You won't be charged more than
+    # your lifetime budget", https://developers.facebook.com/documentation/ads-commerce/marketing-api/bidding/overview/budgets):
+    # it is not unused budget to hand out. A daily holder's unspent budget is.
+    snap = _holders(make_entity, make_metrics, make_snapshot)
+    lifetime = [
+        e.model_copy(update={"budget_period": BudgetPeriod.LIFETIME}) if e.ref.entity_id == "121" else e
+        for e in snap.entities
+    ]
+    steer = Steering(focus_entity_ids=frozenset({"124"}))
+    for entities, gives in ((snap.entities, True), (lifetime, False)):
+        snapshot = snap.model_copy(update={"entities": entities})
+        actions = propose_bid_actions(snapshot, AgentContext(run_id="r", steering=steer))
+        cut = {a.entity.entity_id for a in actions if isinstance(a, SetBudget) and a.new_value < a.old_value}
+        assert ("121" in cut) is gives
