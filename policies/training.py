@@ -41,7 +41,7 @@ HELD_OUT_FAMILIES: tuple[str, ...] = ("delayed_conv", "drift", "s_curves")
 TRAINING_FAMILIES: tuple[str, ...] = tuple(f for f in SCENARIO_FAMILIES if f not in HELD_OUT_FAMILIES)
 """The default training families."""
 
-DOCUMENTED_COMMAND = "bidloop train --timesteps 2000000 --seed 0 --id default"
+DOCUMENTED_COMMAND = "bidloop train --timesteps 4000000 --seed 0 --id default"
 """The command that reproduces the shipped default policy."""
 
 
@@ -67,7 +67,7 @@ class TrainingConfig:
     """
 
     families: Sequence[str] = TRAINING_FAMILIES
-    total_timesteps: int = 2_000_000
+    total_timesteps: int = 4_000_000
     seed: int = 0
     account_sizes: Sequence[int] = (3, 4, 5, 6, 3, 4, 5, 6)
     days: int = 14
