@@ -34,7 +34,7 @@ def train(
         list[str] | None,
         typer.Option("--family", "-f", help="Training family (repeatable; default: all but held-out)."),
     ] = None,
-    timesteps: Annotated[int, typer.Option("--timesteps", "-n", help="Holder-steps to train.")] = 1_500_000,
+    timesteps: Annotated[int, typer.Option("--timesteps", "-n", help="Holder-steps to train.")] = 4_000_000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Seed of the run.")] = 0,
     warm_start: Annotated[
         str | None, typer.Option("--warm-start", help="Continue from this registered policy (id or `default`).")
